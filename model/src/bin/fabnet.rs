@@ -1,0 +1,253 @@
+//! `fabnet`: the native command line of FAb-Net.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use clap::{Parser, Subcommand};
+use fabnet::image_io::{from_chw, load_rgb, to_tensor};
+use fabnet::loss::PercentileWindow;
+use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
+use fabnet::weights::{self, WeightsInfo};
+use fabnet::{FabNet, FabNetConfig, backend};
+
+#[derive(Parser)]
+#[command(name = "fabnet", version, about = "FAb-Net: self-supervised facial attribute embeddings (Wiles et al., BMVC 2018)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert an authors' checkpoint (`*_4views.pth`) to the project's weights format.
+    Import {
+        /// The official PyTorch checkpoint.
+        checkpoint: PathBuf,
+        /// Where to write the weights.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// What the linear head predicts, recorded with the weights (e.g. "roll, pitch, yaw").
+        #[arg(long)]
+        head_task: Option<String>,
+    },
+    /// Print one JSON line per image: its embedding, and the head's output when there is a head.
+    Embed {
+        /// Project weights, or an official `.pth` directly.
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Re-synthesise a target face from source faces; writes the fused image and the masks.
+    Generate {
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long)]
+        target: PathBuf,
+        /// Output PNG; masks go next to it as `<name>_mask<i>.png`.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+    },
+    /// Measure encoder throughput and train-step time.
+    Bench {
+        #[arg(long, default_value = "paper")]
+        preset: String,
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        /// Batch size of the encoder measurement.
+        #[arg(long, default_value_t = 1)]
+        encoder_batch: usize,
+        /// Batch size of the train step.
+        #[arg(long, default_value_t = 8)]
+        train_batch: usize,
+        /// Source views per target in the train step.
+        #[arg(long, default_value_t = 3)]
+        views: usize,
+        /// Timed repetitions (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    // Whatever goes wrong, the user gets one line, not a trace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("unknown failure");
+        eprintln!("error: internal failure: {}", msg.lines().next().unwrap_or(msg));
+    }));
+    let cli = Cli::parse();
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Import { checkpoint, output, head_task } => import(&checkpoint, &output, head_task),
+        Command::Embed { weights, backend, images } => embed(&weights, &backend, &images),
+        Command::Generate { weights, target, output, backend, sources } => {
+            generate(&weights, &backend, &target, &sources, &output)
+        }
+        Command::Bench { preset, backend, encoder_batch, train_batch, views, steps } => {
+            bench(&preset, &backend, encoder_batch, train_batch, views, steps)
+        }
+    }
+}
+
+fn device(name: &str) -> Result<Device> {
+    backend::device(name).map_err(|e| anyhow!(e))
+}
+
+/// Project weights, or an official checkpoint recognised by its content.
+fn load_weights(path: &Path, device: &Device) -> Result<FabNet> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match weights::from_bytes(&bytes, device) {
+        Ok((model, _)) => Ok(model),
+        Err(ours) => {
+            let torch_like = bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80);
+            if torch_like {
+                Ok(fabnet::import::import_official(path, device)?.valid())
+            } else {
+                Err(anyhow!("{}: {ours}", path.display()))
+            }
+        }
+    }
+}
+
+fn import(checkpoint: &Path, output: &Path, head_task: Option<String>) -> Result<()> {
+    let device = Device::flex();
+    let model = fabnet::import::import_official(checkpoint, &device)?;
+    let mut info = WeightsInfo::for_model(&model, format!("imported from {}", checkpoint.display()));
+    info.head_task = head_task;
+    weights::save_file(output, &model, &info)?;
+    let head = info.head_outputs.map(|k| format!(", linear head with {k} outputs")).unwrap_or_default();
+    eprintln!(
+        "wrote {} ({} px, width {}, {}-d embedding{head})",
+        output.display(),
+        info.config.image_size,
+        info.config.base_width,
+        info.config.embedding_dim
+    );
+    Ok(())
+}
+
+fn embed(weights: &Path, backend: &str, images: &[PathBuf]) -> Result<()> {
+    let device = device(backend)?;
+    let model = load_weights(weights, &device)?;
+    let size = model.config.image_size;
+    // Decode everything first: a bad file fails the command before anything is printed.
+    let decoded = images.iter().map(|p| load_rgb(p, size)).collect::<Result<Vec<_>, _>>()?;
+    for (path, image) in images.iter().zip(decoded) {
+        let embedding = model.embed(to_tensor(&[image], &device));
+        let head = model.head_outputs(embedding.clone()).map(|h| values(h.into_data()));
+        let line = serde_json::json!({
+            "image": path.display().to_string(),
+            "embedding": values(embedding.into_data()),
+        });
+        let mut line = line;
+        if let Some(head) = head {
+            line["head"] = serde_json::json!(head);
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn values(data: burn::tensor::TensorData) -> Vec<f32> {
+    data.convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
+
+fn generate(weights: &Path, backend: &str, target: &Path, sources: &[PathBuf], output: &Path) -> Result<()> {
+    let device = device(backend)?;
+    let model = load_weights(weights, &device)?;
+    let size = model.config.image_size;
+    let target = to_tensor(&[load_rgb(target, size)?], &device);
+    let sources = sources
+        .iter()
+        .map(|p| Ok(to_tensor(&[load_rgb(p, size)?], &device)))
+        .collect::<Result<Vec<_>>>()?;
+    let generation = model.generate(target, &sources);
+    save_png(generation.fused, output)?;
+    let stem = output.file_stem().and_then(|s| s.to_str()).unwrap_or("generated");
+    for (i, weight) in generation.weights.into_iter().enumerate() {
+        save_png(weight, &output.with_file_name(format!("{stem}_mask{i}.png")))?;
+    }
+    Ok(())
+}
+
+fn save_png(image: Tensor<4>, path: &Path) -> Result<()> {
+    let [_, c, h, w] = image.dims();
+    let values = values(image.into_data());
+    from_chw(&values, c, h, w).save(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn bench(preset: &str, backend: &str, encoder_batch: usize, train_batch: usize, views: usize, steps: usize) -> Result<()> {
+    if encoder_batch == 0 || train_batch == 0 || views == 0 || steps == 0 {
+        bail!("batch sizes, views and steps must be at least 1");
+    }
+    let config = FabNetConfig::preset(preset)?.with_source_views(views);
+    let device = device(backend)?;
+    let size = config.image_size;
+    let images = |b: usize, device: &Device| {
+        Tensor::<4>::random([b, 3, size, size], burn::tensor::Distribution::Uniform(0.0, 1.0), device)
+    };
+
+    let model = FabNet::new(config, &device)?.valid();
+    let input = images(encoder_batch, &device);
+    let _ = model.embed(input.clone()).into_data();
+    let start = Instant::now();
+    for _ in 0..steps {
+        let _ = model.embed(input.clone()).into_data();
+    }
+    let encode_s = start.elapsed().as_secs_f64() / steps as f64;
+
+    let train_device = device.clone().autodiff();
+    let stage = if views > 1 { Stage::FrozenFlow } else { Stage::Full };
+    let mut trainer = Trainer::new(
+        FabNet::new(config, &train_device)?,
+        TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 1e-4, stage },
+    );
+    let batch = || Batch {
+        target: images(train_batch, &train_device),
+        sources: (0..views).map(|_| images(train_batch, &train_device)).collect(),
+    };
+    let window = PercentileWindow { min: 0.0, max: 0.5 };
+    let _ = trainer.step(batch(), window, 1e-4, false).losses.into_data();
+    let mut step_s = 0.0;
+    for _ in 0..steps {
+        let b = batch();
+        let _ = b.target.clone().into_data();
+        let start = Instant::now();
+        let _ = trainer.step(b, window, 1e-4, false).losses.into_data();
+        step_s += start.elapsed().as_secs_f64();
+    }
+    let step_s = step_s / steps as f64;
+    let report = serde_json::json!({
+        "preset": preset, "backend": backend, "image_size": size,
+        "encoder_batch": encoder_batch, "encoder_images_per_s": encoder_batch as f64 / encode_s,
+        "train_batch": train_batch, "source_views": views, "train_step_s": step_s,
+        "train_samples_per_s": train_batch as f64 / step_s,
+    });
+    println!("{report}");
+    Ok(())
+}

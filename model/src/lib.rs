@@ -1,0 +1,22 @@
+//! FAb-Net (Wiles, Koepke, Zisserman, BMVC 2018) in Burn: the network, its loss and
+//! curriculum, the shared train step and the weights format. Nothing here knows where it runs:
+//! the same crate serves the native CLI and the browser worker.
+
+pub mod backend;
+pub mod config;
+pub mod curriculum;
+pub mod loss;
+pub mod net;
+pub mod resample;
+pub mod train;
+pub mod warp;
+pub mod weights;
+
+#[cfg(feature = "native")]
+pub mod import;
+#[cfg(feature = "native")]
+pub mod image_io;
+
+pub use burn;
+pub use config::{ConfigError, FabNetConfig, Resampling};
+pub use net::{FabNet, Generation, LinearHead};

@@ -1,0 +1,142 @@
+//! The one train step that every front-end (native CLI, browser worker) drives.
+//!
+//! It never reads a tensor back: the losses come out as tensors, so the caller decides when to
+//! pay for a read (`into_data_async` in the browser, a sync read natively).
+
+use burn::module::Module;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::loss::{PercentileWindow, per_sample_l1, windowed_mean};
+use crate::net::{FabNet, Generation};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    /// SGD with momentum, as the paper (lr 1e-4, momentum 0.9).
+    Sgd { momentum: f64 },
+    Adam,
+}
+
+/// Which parts of the network learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    /// First stage: one source view, everything trains.
+    Full,
+    /// Second stage: several views; the flow decoder is frozen (the reference gives it lr 0),
+    /// the encoder and the mask decoder train.
+    FrozenFlow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f64,
+    pub stage: Stage,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 1e-4, stage: Stage::Full }
+    }
+}
+
+/// One training example batch: targets and, per source view, a batch of frames of the same
+/// tracks. All `[B, 3, S, S]` in [0, 1], on the trainer's (autodiff) device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub target: Tensor<4>,
+    pub sources: Vec<Tensor<4>>,
+}
+
+/// What one step returns. Tensors are detached and still on the device.
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    /// Loss of every sample, `[B]`.
+    pub losses: Tensor<1>,
+    /// The windowed loss that was minimised, `[1]`.
+    pub loss: Tensor<1>,
+    /// Fused image, masks and flows, when asked for.
+    pub generation: Option<Generation>,
+}
+
+/// The model and its optimizer state.
+pub struct Trainer {
+    model: Option<FabNet>,
+    optimizer: ModuleOptimizer,
+    pub config: TrainConfig,
+}
+
+fn build_optimizer(kind: OptimizerKind) -> ModuleOptimizer {
+    match kind {
+        OptimizerKind::Sgd { momentum } => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)))
+            .init(),
+        OptimizerKind::Adam => AdamConfig::new().init(),
+    }
+}
+
+impl Trainer {
+    /// `model` must live on an autodiff device.
+    pub fn new(model: FabNet, config: TrainConfig) -> Self {
+        let model = Self::apply_stage(model.train(), config.stage);
+        Self { model: Some(model), optimizer: build_optimizer(config.optimizer), config }
+    }
+
+    fn apply_stage(mut model: FabNet, stage: Stage) -> FabNet {
+        if stage == Stage::FrozenFlow {
+            // No gradients for the flow decoder, but its BatchNorm keeps training behaviour,
+            // exactly as an lr of 0 in the reference.
+            model.flow = model.flow.no_grad();
+        }
+        model
+    }
+
+    pub fn model(&self) -> &FabNet {
+        self.model.as_ref().expect("trainer holds a model between steps")
+    }
+
+    pub fn into_model(self) -> FabNet {
+        self.model.expect("trainer holds a model between steps")
+    }
+
+    /// Switch stage (for example to the multi-view stage), keeping the optimizer state.
+    pub fn set_stage(&mut self, stage: Stage) {
+        let model = self.model.take().expect("model").set_require_grad(true);
+        self.model = Some(Self::apply_stage(model, stage));
+        self.config.stage = stage;
+    }
+
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.optimizer
+    }
+
+    pub fn load_optimizer(&mut self, optimizer: ModuleOptimizer) {
+        self.optimizer = optimizer;
+    }
+
+    /// Forward, windowed loss, backward, optimizer step at `learning_rate`.
+    pub fn step(&mut self, batch: Batch, window: PercentileWindow, learning_rate: f64, keep_generation: bool) -> StepOutput {
+        let model = self.model.take().expect("trainer holds a model between steps");
+        let target = batch.target;
+        let generation = model.generate(target.clone(), &batch.sources);
+        let losses = per_sample_l1(generation.fused.clone(), target);
+        let loss = windowed_mean(losses.clone(), window);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optimizer.step(learning_rate, model, grads));
+        let generation = keep_generation.then(|| detach(generation));
+        StepOutput { losses: losses.detach(), loss: loss.detach(), generation }
+    }
+}
+
+fn detach(g: Generation) -> Generation {
+    let d = |v: Vec<Tensor<4>>| v.into_iter().map(|t| t.detach()).collect();
+    Generation {
+        fused: g.fused.detach(),
+        flows: d(g.flows),
+        masks: d(g.masks),
+        weights: d(g.weights),
+        warped: d(g.warped),
+    }
+}

@@ -1,0 +1,114 @@
+//! The project's weights file: one burnpack holding every tensor of a [`FabNet`] (BatchNorm
+//! running statistics and the optional linear head included) plus, as metadata, the config
+//! that shapes it. The native CLI and the browser app both read and write it, from bytes.
+
+use burn::module::Module;
+use burn::store::{BurnpackStore, ModuleStore};
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+
+use crate::config::FabNetConfig;
+use crate::net::{FabNet, LinearHead};
+
+/// Stored under [`META_KEY`]; `format` is checked on load.
+pub const FORMAT: &str = "fabnet-weights/1";
+pub const META_KEY: &str = "fabnet";
+
+/// What a weights file says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsInfo {
+    pub format: String,
+    pub config: FabNetConfig,
+    /// Outputs of the linear head, when there is one.
+    pub head_outputs: Option<usize>,
+    /// What the head predicts, in words ("68 landmarks (x, y)", "roll, pitch, yaw", ...).
+    #[serde(default)]
+    pub head_task: Option<String>,
+    /// Where the weights come from: command, data, source file.
+    #[serde(default)]
+    pub provenance: String,
+}
+
+impl WeightsInfo {
+    pub fn for_model(model: &FabNet, provenance: impl Into<String>) -> Self {
+        Self {
+            format: FORMAT.into(),
+            config: model.config,
+            head_outputs: model.head.as_ref().map(|h| h.outputs()),
+            head_task: None,
+            provenance: provenance.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsError(pub String);
+
+impl std::fmt::Display for WeightsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for WeightsError {}
+
+/// Serialise a model to the weights format.
+pub fn to_bytes(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8>, WeightsError> {
+    let meta = serde_json::to_string(info).map_err(|e| WeightsError(e.to_string()))?;
+    let mut store = BurnpackStore::from_bytes(None).metadata(META_KEY, meta);
+    store.collect_from(model).map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
+    let bytes = store.get_bytes().map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// Read only the header of a weights file.
+pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
+    let not_ours = |why: String| WeightsError(format!("not a FAb-Net weights file ({why})"));
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| not_ours(e.to_string()))?;
+    let meta = reader
+        .metadata()
+        .get(META_KEY)
+        .ok_or_else(|| not_ours("a burnpack without FAb-Net metadata".into()))?;
+    let info: WeightsInfo = serde_json::from_str(meta).map_err(|e| not_ours(format!("bad metadata: {e}")))?;
+    if info.format != FORMAT {
+        return Err(not_ours(format!("format '{}', expected '{FORMAT}'", info.format)));
+    }
+    info.config.validate().map_err(|e| not_ours(e.to_string()))?;
+    Ok(info)
+}
+
+/// Build the model a weights file describes and load its tensors.
+pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(FabNet, WeightsInfo), WeightsError> {
+    let info = read_info(bytes)?;
+    let head = info.head_outputs.map(|k| LinearHead::new(info.config.embedding_dim, k, device));
+    let mut model = FabNet::new(info.config, device)
+        .map_err(|e| WeightsError(e.to_string()))?
+        .with_head(head);
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes.to_vec())));
+    let result = store
+        .apply_to(&mut model)
+        .map_err(|e| WeightsError(format!("cannot load weights: {e}")))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        let mut problems: Vec<String> = result.errors.iter().map(|e| format!("{e}")).collect();
+        problems.extend(result.missing.iter().map(|(p, _)| format!("missing tensor {p}")));
+        return Err(WeightsError(format!("weights do not fit their config: {}", problems.join("; "))));
+    }
+    Ok((model.valid(), info))
+}
+
+/// Native convenience: write atomically (a crash never leaves half a file behind).
+#[cfg(feature = "native")]
+pub fn save_file(path: &std::path::Path, model: &FabNet, info: &WeightsInfo) -> Result<(), WeightsError> {
+    let bytes = to_bytes(model, info)?;
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| WeightsError(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(feature = "native")]
+pub fn load_file(path: &std::path::Path, device: &Device) -> Result<(FabNet, WeightsInfo), WeightsError> {
+    let bytes = std::fs::read(path).map_err(|e| WeightsError(format!("cannot read {}: {e}", path.display())))?;
+    from_bytes(&bytes, device).map_err(|e| WeightsError(format!("{}: {e}", path.display())))
+}
+

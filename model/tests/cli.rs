@@ -1,0 +1,132 @@
+//! The `fabnet` binary end to end: import, embed (both weight formats), generate, and its
+//! one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use safetensors::SafeTensors;
+
+fn parity(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/parity").join(name)
+}
+
+fn fabnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fabnet")).args(args).output().expect("fabnet runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fabnet-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// The fixture's first target image, written as the 8-bit PNG it was quantised from.
+fn fixture_png(fixture: &str, key: &str, path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(parity(&format!("{fixture}.safetensors"))).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let view = st.tensor(key).unwrap();
+    let shape = view.shape().to_vec();
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let (h, w) = (shape[2], shape[3]);
+    fabnet::image_io::from_chw(&values[..3 * h * w], 3, h, w).save(path).unwrap();
+    let emb = st.tensor("embedding").unwrap();
+    let dim = emb.shape()[1];
+    emb.data().chunks_exact(4).take(dim).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+fn parse_line(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line expected: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
+}
+
+#[test]
+fn import_then_embed_matches_pytorch_and_the_pth_directly() {
+    let image = tmp("target.png");
+    let expected = fixture_png("small_aligned", "target", &image);
+    let weights = tmp("small.fabnet");
+    let out = fabnet(&["import", parity("small_aligned.pth").to_str().unwrap(), "-o", weights.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut embeddings = vec![];
+    for w in [weights.to_str().unwrap(), parity("small_aligned.pth").to_str().unwrap()] {
+        let out = fabnet(&["embed", "--weights", w, image.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let line = parse_line(stdout.lines().next().unwrap());
+        assert_eq!(line["image"], image.to_str().unwrap());
+        assert_eq!(line["head"].as_array().unwrap().len(), 136, "the 68-landmark head is kept");
+        let emb: Vec<f32> = line["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let diff = emb.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(diff < 1e-4, "embedding differs from PyTorch by {diff}");
+        embeddings.push(emb);
+    }
+    assert_eq!(embeddings[0], embeddings[1]);
+}
+
+#[test]
+fn embed_resizes_other_sizes_and_prints_a_line_per_image() {
+    let small = tmp("small.png");
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 5, y as u8 * 7, 90])).save(&small).unwrap();
+    let out = fabnet(&["embed", "--weights", parity("paper_depth.pth").to_str().unwrap(), small.to_str().unwrap(), small.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2);
+    for line in stdout.lines() {
+        assert_eq!(parse_line(line)["embedding"].as_array().unwrap().len(), 16);
+    }
+}
+
+#[test]
+fn generate_writes_fused_image_and_masks() {
+    let target = tmp("gen_target.png");
+    let source = tmp("gen_source.png");
+    fixture_png("small_aligned", "target", &target);
+    fixture_png("small_aligned", "source0", &source);
+    let output = tmp("fused.png");
+    let weights = parity("small_aligned.pth");
+    let out = fabnet(&[
+        "generate", "--weights", weights.to_str().unwrap(), "--target", target.to_str().unwrap(),
+        "-o", output.to_str().unwrap(), source.to_str().unwrap(), source.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fused = image::open(&output).unwrap();
+    assert_eq!((fused.width(), fused.height()), (64, 64));
+    for i in 0..2 {
+        let mask = image::open(output.with_file_name(format!("fused_mask{i}.png"))).unwrap();
+        assert_eq!(mask.width(), 64);
+    }
+}
+
+#[test]
+fn bad_inputs_give_one_clear_line() {
+    let weights = parity("small_aligned.pth");
+    let not_image = parity("make_fixtures.py");
+    let out = fabnet(&["embed", "--weights", weights.to_str().unwrap(), not_image.to_str().unwrap()]);
+    assert_one_line_error(&out, "not a readable image");
+
+    let out = fabnet(&["embed", "--weights", "/nonexistent/w.fabnet", not_image.to_str().unwrap()]);
+    assert_one_line_error(&out, "cannot read");
+
+    let out = fabnet(&["embed", "--weights", not_image.to_str().unwrap(), not_image.to_str().unwrap()]);
+    assert_one_line_error(&out, "not a FAb-Net weights file");
+
+    let out = fabnet(&["import", parity("bad_wrong_shapes.pth").to_str().unwrap(), "-o", tmp("x.fabnet").to_str().unwrap()]);
+    assert_one_line_error(&out, "does not match");
+
+    let out = fabnet(&["import", parity("bad_not_fabnet.pth").to_str().unwrap(), "-o", tmp("y.fabnet").to_str().unwrap()]);
+    assert_one_line_error(&out, "not of FAb-Net");
+
+    let out = fabnet(&["bench", "--preset", "huge"]);
+    assert_one_line_error(&out, "unknown preset");
+
+    let out = fabnet(&["embed", "--backend", "tpu", "--weights", weights.to_str().unwrap(), not_image.to_str().unwrap()]);
+    assert_one_line_error(&out, "not available");
+}

@@ -1,0 +1,93 @@
+//! The shared train step on real frames (carphone), on the CPU: it learns, and stages freeze
+//! what they should.
+//! Frames come from `tests/data/fetch.sh` (cached outside the clone).
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use fabnet::image_io::{fit, to_tensor};
+use fabnet::loss::PercentileWindow;
+use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
+use fabnet::{FabNet, FabNetConfig};
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("FABNET_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fabnet-data"))
+}
+
+/// Carphone frames, cropped loosely and squarely around the face (x 40..136, y 8..104).
+fn carphone_faces(frames: &[usize], size: usize) -> Vec<image::RgbImage> {
+    frames
+        .iter()
+        .map(|i| {
+            let path = data_dir().join(format!("carphone/frame{i:05}.png"));
+            let img = image::open(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}; run tests/data/fetch.sh first", path.display()));
+            fit(img.crop_imm(40, 8, 96, 96), size)
+        })
+        .collect()
+}
+
+#[test]
+fn windowed_loss_halves_when_overfitting_carphone_frames() {
+    let config = FabNetConfig::preset("tiny").unwrap();
+    let device = Device::flex().autodiff();
+    let size = config.image_size;
+    // Targets and their sources are frames a few frames apart in the same track.
+    let targets = carphone_faces(&[10, 40, 70, 100], size);
+    let sources = carphone_faces(&[16, 46, 76, 106], size);
+    let batch = || Batch { target: to_tensor(&targets, &device), sources: vec![to_tensor(&sources, &device)] };
+
+    let model = FabNet::new(config, &device).unwrap();
+    let train = TrainConfig { optimizer: OptimizerKind::Adam, learning_rate: 1e-3, stage: Stage::Full };
+    let mut trainer = Trainer::new(model, train);
+    let window = PercentileWindow { min: 0.0, max: 0.5 };
+    let read = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()[0];
+
+    let first = read(trainer.step(batch(), window, 1e-3, false).loss);
+    let mut last = first;
+    for step in 1..=150 {
+        last = read(trainer.step(batch(), window, 1e-3, false).loss);
+        assert!(last.is_finite(), "loss became {last} at step {step}");
+        if last < first / 2.0 {
+            eprintln!("loss {first:.4} -> {last:.4} in {step} steps");
+            return;
+        }
+    }
+    panic!("loss only went from {first:.4} to {last:.4} in 150 steps");
+}
+
+#[test]
+fn frozen_flow_stage_trains_encoder_and_mask_only() {
+    use burn::module::Module;
+    let config = FabNetConfig::preset("tiny").unwrap().with_source_views(2);
+    let device = Device::flex().autodiff();
+    let faces = carphone_faces(&[20, 24, 28, 32], config.image_size);
+    let (targets, sources) = (faces[..2].to_vec(), faces[2..].to_vec());
+    let model = FabNet::new(config, &device).unwrap();
+    let snapshot = |m: &FabNet| {
+        let flat = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        (
+            flat(m.flow.last.weight.val()),
+            flat(m.mask.last.weight.val()),
+            flat(m.encoder.first.weight.val()),
+        )
+    };
+    let before = snapshot(&model);
+    let config = TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 0.1, stage: Stage::FrozenFlow };
+    let mut trainer = Trainer::new(model, config);
+    let batch = Batch {
+        target: to_tensor(&targets, &device),
+        sources: vec![to_tensor(&sources, &device), to_tensor(&targets, &device)],
+    };
+    let out = trainer.step(batch, PercentileWindow::FULL, 0.1, true);
+    let generation = out.generation.expect("generation was asked for");
+    assert_eq!(generation.weights.len(), 2);
+    assert_eq!(out.losses.dims(), [2]);
+    let after = snapshot(trainer.model());
+    assert_eq!(before.0, after.0, "flow decoder must stay frozen");
+    assert_ne!(before.1, after.1, "mask decoder trains");
+    assert_ne!(before.2, after.2, "encoder trains");
+    let _ = trainer.into_model().valid();
+}
