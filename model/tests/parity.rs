@@ -9,6 +9,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use fabnet::import::{import_official, model_key_remapper};
 use fabnet::loss::{PercentileWindow, per_sample_l1, windowed_mean};
+use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
 use fabnet::{FabNet, Resampling};
 use safetensors::SafeTensors;
 
@@ -104,6 +105,33 @@ fn small_network_matches_pytorch_without_align_corners() {
 }
 
 /// Collects every float parameter's gradient by its module path.
+/// Collects every float parameter's value by its module path.
+struct ValuesByPath {
+    path: Vec<String>,
+    out: HashMap<String, TensorData>,
+}
+
+impl ModuleVisitor for ValuesByPath {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.out.insert(self.path.join("."), param.val().into_data());
+    }
+}
+
+/// The torch name of a parameter to its path in [`FabNet`].
+fn burn_path(model: &FabNet, torch_name: &str) -> String {
+    let remap = model_key_remapper(&model.config).to_regex_pairs();
+    let (re, to) = remap.iter().find(|(re, _)| re.is_match(torch_name)).expect("every torch key maps");
+    re.replace(torch_name, to.as_str()).replace("norm.weight", "norm.gamma").replace("norm.bias", "norm.beta")
+}
+
 struct GradsByPath<'a> {
     grads: &'a GradientsParams,
     path: Vec<String>,
@@ -144,15 +172,10 @@ fn gradients_match_pytorch_in_train_mode() {
     let mut collector = GradsByPath { grads: &grads, path: vec![], out: HashMap::new() };
     model.visit(&mut collector);
 
-    let remap = model_key_remapper(&model.config).to_regex_pairs();
     let st = SafeTensors::deserialize(&fx.bytes).unwrap();
     let mut compared = 0;
     for torch_name in st.names().into_iter().filter_map(|n| n.strip_prefix("grad.")) {
-        let (re, to) = remap.iter().find(|(re, _)| re.is_match(torch_name)).expect("every torch key maps");
-        let ours = re
-            .replace(torch_name, to.as_str())
-            .replace("norm.weight", "norm.gamma")
-            .replace("norm.bias", "norm.beta");
+        let ours = burn_path(&model, torch_name);
         let actual = collector.out.remove(&ours).unwrap_or_else(|| panic!("no gradient for {ours} ({torch_name})"));
         let expected = fx.data(&format!("grad.{torch_name}"));
         let scale = expected.iter::<f32>().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -164,4 +187,32 @@ fn gradients_match_pytorch_in_train_mode() {
     }
     assert!(compared > 40, "compared {compared} gradients");
     assert!(collector.out.is_empty(), "gradients with no PyTorch counterpart: {:?}", collector.out.keys());
+}
+
+#[test]
+fn two_sgd_momentum_steps_match_pytorch() {
+    let fx = Fixture::open("tiny_gradients");
+    let device = Device::flex().autodiff();
+    let model: FabNet = import_official(&fx.checkpoint, &device).unwrap();
+    let config = TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 0.1, stage: Stage::Full };
+    let mut trainer = Trainer::new(model, config);
+    let batch = Batch {
+        target: fx.tensor::<4>("target", &device),
+        sources: (0..2).map(|v| fx.tensor(&format!("source{v}"), &device)).collect(),
+    };
+    for _ in 0..2 {
+        trainer.step(batch.clone(), PercentileWindow { min: 0.0, max: 0.5 }, 0.1, false);
+    }
+    let model = trainer.into_model();
+    let mut values = ValuesByPath { path: vec![], out: HashMap::new() };
+    model.visit(&mut values);
+    let st = SafeTensors::deserialize(&fx.bytes).unwrap();
+    let mut compared = 0;
+    for torch_name in st.names().into_iter().filter_map(|n| n.strip_prefix("after_sgd.")) {
+        let ours = values.out.remove(&burn_path(&model, torch_name)).expect("parameter exists");
+        let diff = max_abs_diff(ours, fx.data(&format!("after_sgd.{torch_name}")));
+        assert!(diff <= 1e-5, "{torch_name} after two SGD steps: max abs difference {diff:e}");
+        compared += 1;
+    }
+    assert!(compared > 40);
 }

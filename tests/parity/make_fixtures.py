@@ -184,14 +184,25 @@ def gradient_fixture(name, size, width, embedding, batch, views, window, seed):
     per_sample = (fused - target).abs().view(batch, -1).mean(dim=1)
     lo, hi = int(window[0] * batch), int(window[1] * batch)
     loss = per_sample.sort()[0][lo:hi].mean()
+    torch.save({'state_dict_model': model.state_dict()}, os.path.join(HERE, f'{name}.pth'))
     model.zero_grad()
     loss.backward()
-    torch.save({'state_dict_model': model.state_dict()}, os.path.join(HERE, f'{name}.pth'))
     out = {'target': target, 'losses': per_sample.detach(), 'loss': loss.detach().view(1)}
     for v in range(views):
         out[f'source{v}'] = sources[v]
     for k, p in model.named_parameters():
-        out['grad.' + k] = p.grad
+        out['grad.' + k] = p.grad.clone()
+    # Two steps of the paper's optimizer (SGD, momentum 0.9; lr raised to make the moves visible):
+    # the second one exercises the momentum buffer.
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt.step()
+    opt.zero_grad()
+    _, _, fused, _, _, _, _ = multiview(model, target, sources, True)
+    per_sample = (fused - target).abs().view(batch, -1).mean(dim=1)
+    per_sample.sort()[0][lo:hi].mean().backward()
+    opt.step()
+    for k, p in model.named_parameters():
+        out['after_sgd.' + k] = p.detach().clone()
     save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(HERE, f'{name}.safetensors'),
               metadata={'window': f'{window[0]},{window[1]}'})
 
