@@ -168,6 +168,20 @@ fn gradients_match_pytorch_in_train_mode() {
     assert_close("per-sample losses", losses, fx.data("losses"));
     assert_close("windowed loss", loss.clone(), fx.data("loss"));
 
+    // Running statistics after one train-mode forward (PyTorch folds in the unbiased variance).
+    let norms = model
+        .encoder
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("encoder.{}", 3 * i + 3), &b.norm))
+        .chain(model.flow.blocks.iter().enumerate().map(|(k, b)| (format!("decoder.{}", 4 * k + 3), &b.norm)))
+        .chain(model.mask.blocks.iter().enumerate().map(|(k, b)| (format!("mask.{}", 4 * k + 3), &b.norm)));
+    for (torch, norm) in norms {
+        assert_close(&format!("{torch} running mean"), norm.running_mean.value_sync(), fx.data(&format!("running.{torch}.running_mean")));
+        assert_close(&format!("{torch} running var"), norm.running_var.value_sync(), fx.data(&format!("running.{torch}.running_var")));
+    }
+
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let mut collector = GradsByPath { grads: &grads, path: vec![], out: HashMap::new() };
     model.visit(&mut collector);

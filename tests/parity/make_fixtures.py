@@ -180,14 +180,16 @@ def gradient_fixture(name, size, width, embedding, batch, views, window, seed):
     model.train()
     target = images(batch, size, gen)
     sources = [images(batch, size, gen) for _ in range(views)]
+    torch.save({'state_dict_model': model.state_dict()}, os.path.join(HERE, f'{name}.pth'))
     _, _, fused, _, _, _, _ = multiview(model, target, sources, True)
+    # The train-mode forward folds the (unbiased) batch variance into the running statistics.
+    running = {f'running.{k}': v.clone() for k, v in model.state_dict().items() if 'running_' in k}
     per_sample = (fused - target).abs().view(batch, -1).mean(dim=1)
     lo, hi = int(window[0] * batch), int(window[1] * batch)
     loss = per_sample.sort()[0][lo:hi].mean()
-    torch.save({'state_dict_model': model.state_dict()}, os.path.join(HERE, f'{name}.pth'))
     model.zero_grad()
     loss.backward()
-    out = {'target': target, 'losses': per_sample.detach(), 'loss': loss.detach().view(1)}
+    out = {'target': target, 'losses': per_sample.detach(), 'loss': loss.detach().view(1), **running}
     for v in range(views):
         out[f'source{v}'] = sources[v]
     for k, p in model.named_parameters():

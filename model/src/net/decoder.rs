@@ -55,7 +55,7 @@ impl Decoder {
         let mut x = pair;
         for block in &self.blocks {
             let up = upsample2x(relu(x), self.upsample_align_corners);
-            x = block.norm.forward(block.conv.forward(up));
+            x = super::norm::forward(&block.norm, block.conv.forward(up));
         }
         tanh(self.last.forward(upsample2x(relu(x), self.upsample_align_corners)))
     }

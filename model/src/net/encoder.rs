@@ -49,7 +49,7 @@ impl Encoder {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let mut x = self.first.forward(images);
         for block in &self.blocks {
-            x = block.norm.forward(block.conv.forward(leaky_relu(x, LEAKY_SLOPE)));
+            x = super::norm::forward(&block.norm, block.conv.forward(leaky_relu(x, LEAKY_SLOPE)));
         }
         self.last.forward(leaky_relu(x, LEAKY_SLOPE))
     }

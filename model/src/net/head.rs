@@ -24,6 +24,6 @@ impl LinearHead {
 
     /// Embeddings `[B, E]` to outputs `[B, K]`.
     pub fn forward(&self, embeddings: Tensor<2>) -> Tensor<2> {
-        self.linear.forward(self.norm.forward(embeddings))
+        self.linear.forward(super::norm::forward(&self.norm, embeddings))
     }
 }

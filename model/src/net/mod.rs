@@ -5,6 +5,7 @@ mod decoder;
 mod encoder;
 mod fabnet;
 mod head;
+mod norm;
 
 pub use decoder::Decoder;
 pub use encoder::Encoder;
