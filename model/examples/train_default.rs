@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut train_loss = 0.0;
         for _ in 0..STEPS_PER_EPOCH {
             let batch = sample(0, split, &mut rng);
-            train_loss += read(trainer.step(batch, curriculum.window, lr, false).loss)[0] / STEPS_PER_EPOCH as f32;
+            train_loss += read(trainer.step(batch, curriculum.window, lr, false)?.loss)[0] / STEPS_PER_EPOCH as f32;
         }
         let eval = trainer.model().valid();
         let mut val = vec![];

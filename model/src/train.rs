@@ -61,6 +61,39 @@ pub struct StepOutput {
     pub generation: Option<Generation>,
 }
 
+/// A batch that cannot go through the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchError(pub String);
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BatchError {}
+
+impl Batch {
+    /// Every view must be `[B, 3, S, S]` with the model's `S` and the same `B`, with at least
+    /// one source view.
+    pub fn check(&self, image_size: usize) -> Result<(), BatchError> {
+        let [b, c, h, w] = self.target.dims();
+        if b == 0 || c != 3 || h != image_size || w != image_size {
+            return Err(BatchError(format!(
+                "targets are [{b}, {c}, {h}, {w}], expected [B >= 1, 3, {image_size}, {image_size}]"
+            )));
+        }
+        if self.sources.is_empty() {
+            return Err(BatchError("a batch needs at least one source view".into()));
+        }
+        for (v, source) in self.sources.iter().enumerate() {
+            if source.dims() != [b, c, h, w] {
+                return Err(BatchError(format!("source view {v} is {:?}, targets are {:?}", source.dims(), [b, c, h, w])));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The model and its optimizer state.
 pub struct Trainer {
     model: Option<FabNet>,
@@ -116,8 +149,16 @@ impl Trainer {
         self.optimizer = optimizer;
     }
 
-    /// Forward, windowed loss, backward, optimizer step at `learning_rate`.
-    pub fn step(&mut self, batch: Batch, window: PercentileWindow, learning_rate: f64, keep_generation: bool) -> StepOutput {
+    /// Forward, windowed loss, backward, optimizer step at `learning_rate`. A malformed batch
+    /// is refused before anything changes.
+    pub fn step(
+        &mut self,
+        batch: Batch,
+        window: PercentileWindow,
+        learning_rate: f64,
+        keep_generation: bool,
+    ) -> Result<StepOutput, BatchError> {
+        batch.check(self.model().config.image_size)?;
         let model = self.model.take().expect("trainer holds a model between steps");
         let target = batch.target;
         let generation = model.generate(target.clone(), &batch.sources);
@@ -126,7 +167,7 @@ impl Trainer {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         self.model = Some(self.optimizer.step(learning_rate, model, grads));
         let generation = keep_generation.then(|| detach(generation));
-        StepOutput { losses: losses.detach(), loss: loss.detach(), generation }
+        Ok(StepOutput { losses: losses.detach(), loss: loss.detach(), generation })
     }
 }
 

@@ -215,7 +215,7 @@ fn two_sgd_momentum_steps_match_pytorch() {
         sources: (0..2).map(|v| fx.tensor(&format!("source{v}"), &device)).collect(),
     };
     for _ in 0..2 {
-        trainer.step(batch.clone(), PercentileWindow { min: 0.0, max: 0.5 }, 0.1, false);
+        trainer.step(batch.clone(), PercentileWindow { min: 0.0, max: 0.5 }, 0.1, false).unwrap();
     }
     let model = trainer.into_model();
     let mut values = ValuesByPath { path: vec![], out: HashMap::new() };

@@ -45,10 +45,10 @@ fn windowed_loss_halves_when_overfitting_carphone_frames() {
     let window = PercentileWindow { min: 0.0, max: 0.5 };
     let read = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()[0];
 
-    let first = read(trainer.step(batch(), window, 1e-3, false).loss);
+    let first = read(trainer.step(batch(), window, 1e-3, false).unwrap().loss);
     let mut last = first;
     for step in 1..=150 {
-        last = read(trainer.step(batch(), window, 1e-3, false).loss);
+        last = read(trainer.step(batch(), window, 1e-3, false).unwrap().loss);
         assert!(last.is_finite(), "loss became {last} at step {step}");
         if last < first / 2.0 {
             eprintln!("loss {first:.4} -> {last:.4} in {step} steps");
@@ -81,7 +81,7 @@ fn frozen_flow_stage_trains_encoder_and_mask_only() {
         target: to_tensor(&targets, &device),
         sources: vec![to_tensor(&sources, &device), to_tensor(&targets, &device)],
     };
-    let out = trainer.step(batch, PercentileWindow::FULL, 0.1, true);
+    let out = trainer.step(batch, PercentileWindow::FULL, 0.1, true).unwrap();
     let generation = out.generation.expect("generation was asked for");
     assert_eq!(generation.weights.len(), 2);
     assert_eq!(out.losses.dims(), [2]);
@@ -90,4 +90,24 @@ fn frozen_flow_stage_trains_encoder_and_mask_only() {
     assert_ne!(before.1, after.1, "mask decoder trains");
     assert_ne!(before.2, after.2, "encoder trains");
     let _ = trainer.into_model().valid();
+}
+
+#[test]
+fn malformed_batches_are_refused_before_training() {
+    let config = FabNetConfig::preset("tiny").unwrap();
+    let device = Device::flex().autodiff();
+    let mut trainer = Trainer::new(FabNet::new(config, &device).unwrap(), TrainConfig::default());
+    let images = |b: usize, s: usize| Tensor::<4>::zeros([b, 3, s, s], &device);
+    let cases = [
+        (Batch { target: images(2, 32), sources: vec![] }, "at least one source"),
+        (Batch { target: images(2, 64), sources: vec![images(2, 64)] }, "expected"),
+        (Batch { target: images(2, 32), sources: vec![images(3, 32)] }, "source view 0"),
+    ];
+    for (batch, needle) in cases {
+        let err = trainer.step(batch, PercentileWindow::FULL, 1e-3, false).unwrap_err();
+        assert!(err.0.contains(needle), "{err}");
+    }
+    // The trainer is intact and still trains.
+    let ok = Batch { target: images(2, 32), sources: vec![images(2, 32)] };
+    assert!(trainer.step(ok, PercentileWindow::FULL, 1e-3, false).is_ok());
 }

@@ -232,13 +232,13 @@ fn bench(preset: &str, backend: &str, encoder_batch: usize, train_batch: usize, 
         sources: (0..views).map(|_| images(train_batch, &train_device)).collect(),
     };
     let window = PercentileWindow { min: 0.0, max: 0.5 };
-    let _ = trainer.step(batch(), window, 1e-4, false).losses.into_data();
+    let _ = trainer.step(batch(), window, 1e-4, false)?.losses.into_data();
     let mut step_s = 0.0;
     for _ in 0..steps {
         let b = batch();
         let _ = b.target.clone().into_data();
         let start = Instant::now();
-        let _ = trainer.step(b, window, 1e-4, false).losses.into_data();
+        let _ = trainer.step(b, window, 1e-4, false)?.losses.into_data();
         step_s += start.elapsed().as_secs_f64();
     }
     let step_s = step_s / steps as f64;
