@@ -38,15 +38,9 @@ pub struct FabNetConfig {
 }
 
 /// A configuration that cannot build a network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid FAb-Net config: {0}")]
 pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid FAb-Net config: {}", self.0)
-    }
-}
-impl std::error::Error for ConfigError {}
 
 /// Named presets, from the paper's network down to sizes that train in a browser or a test.
 pub const PRESETS: &[(&str, FabNetConfig)] = &[

@@ -6,15 +6,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct ImageError(pub String);
-
-impl std::fmt::Display for ImageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for ImageError {}
 
 /// Decode an image file and bring it to `size` x `size`. An image already at that size is
 /// used as it is; others are resized (bilinear with antialiasing, like PIL's `Resize`).

@@ -62,15 +62,9 @@ pub struct StepOutput {
 }
 
 /// A batch that cannot go through the network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct BatchError(pub String);
-
-impl std::fmt::Display for BatchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for BatchError {}
 
 impl Batch {
     /// Every view must be `[B, 3, S, S]` with the model's `S` and the same `B`, with at least

@@ -41,15 +41,9 @@ impl WeightsInfo {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct WeightsError(pub String);
-
-impl std::fmt::Display for WeightsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for WeightsError {}
 
 /// Serialise a model to the weights format.
 pub fn to_bytes(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8>, WeightsError> {
