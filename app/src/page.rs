@@ -64,26 +64,7 @@ pub fn App() -> impl IntoView {
         error.set(None);
         busy.set(true);
         spawn_local(async move {
-            let size = model.with_value(|m| m.as_ref().map(|m| m.model.config.image_size));
-            let result = match size {
-                None => Err("the model is not loaded yet".to_string()),
-                Some(size) => match media::image_file_to_chw(&file, size).await {
-                    Err(e) => Err(e),
-                    Ok((chw, preview)) => {
-                        // The model stays in its slot while the GPU works: take, embed, put back.
-                        let loaded = model.try_update_value(|m| m.take()).flatten();
-                        match loaded {
-                            None => Err("the model is busy".to_string()),
-                            Some(loaded) => {
-                                let values = gpu::embed(&loaded, chw).await;
-                                model.set_value(Some(loaded));
-                                values.map(|values| Embedded { name: file.name(), preview, values })
-                            }
-                        }
-                    }
-                },
-            };
-            match result {
+            match embed_file(model, &file).await {
                 Ok(e) => embedded.set(Some(e)),
                 Err(e) => error.set(Some(e)),
             }
@@ -126,6 +107,19 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// Decode `file`, embed it with the loaded model, and describe the result.
+async fn embed_file(model: StoredValue<Option<LoadedModel>, LocalStorage>, file: &web_sys::File) -> Result<Embedded, String> {
+    let size = model
+        .with_value(|m| m.as_ref().map(|m| m.model.config.image_size))
+        .ok_or("the model is not loaded yet")?;
+    let (chw, preview) = media::image_file_to_chw(file, size).await?;
+    // The model leaves its slot while the GPU works (the embedding is awaited), then goes back.
+    let loaded = model.try_update_value(|m| m.take()).flatten().ok_or("the model is busy")?;
+    let values = gpu::embed(&loaded, chw).await;
+    model.set_value(Some(loaded));
+    Ok(Embedded { name: file.name(), preview, values: values? })
+}
+
 #[component]
 fn EmbeddingView(embedded: Embedded) -> impl IntoView {
     let peak = embedded.values.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
@@ -143,7 +137,7 @@ fn EmbeddingView(embedded: Embedded) -> impl IntoView {
             view! { <span class="bar" class:negative=*v < 0.0 style=style title=format!("{v:.4}")></span> }
         })
         .collect_view();
-    let json = serde_json_lite(&embedded.values);
+    let json = serde_json::to_string(&embedded.values).unwrap_or_default();
     view! {
         <section class="embedding">
             <img src=embedded.preview.clone() alt="the face as the model sees it" width="128" height="128" />
@@ -154,9 +148,4 @@ fn EmbeddingView(embedded: Embedded) -> impl IntoView {
             </div>
         </section>
     }
-}
-
-fn serde_json_lite(values: &[f32]) -> String {
-    let items: Vec<String> = values.iter().map(|v| format!("{v}")).collect();
-    format!("[{}]", items.join(","))
 }

@@ -25,6 +25,7 @@ const STEPS_PER_EPOCH: usize = 25;
 const BATCH: usize = 8;
 const MAX_GAP: usize = 12;
 const SEED: u64 = 7;
+const LEARNING_RATE: f64 = 2e-4;
 
 /// A tiny deterministic generator (xorshift), so the run is reproducible without extra crates.
 struct Rng(u64);
@@ -65,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let device = Device::flex().autodiff();
     let model = FabNet::new(config, &device)?;
-    let train = TrainConfig { optimizer: OptimizerKind::Adam, learning_rate: 2e-4, stage: Stage::Full };
+    let train = TrainConfig { optimizer: OptimizerKind::Adam, learning_rate: LEARNING_RATE, stage: Stage::Full };
     let mut trainer = Trainer::new(model, train);
     let mut curriculum = Curriculum::new(CurriculumConfig { patience: 3, ..Default::default() });
 
@@ -83,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let read = |t: burn::tensor::Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
 
     for epoch in 0..EPOCHS {
-        let lr = 2e-4 * curriculum.lr_scale;
+        let lr = LEARNING_RATE * curriculum.lr_scale;
         let mut train_loss = 0.0;
         for _ in 0..STEPS_PER_EPOCH {
             let batch = sample(0, split, &mut rng);
@@ -105,14 +106,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let model = trainer.into_model().valid();
-    let mut info = WeightsInfo::for_model(&model, format!(
+    let info = WeightsInfo::for_model(&model, format!(
         "Trained from scratch by `cargo run --release -p fabnet --example train_default` on the 120 frames of \
          the carphone test clip (one man talking in a car; frames 1-96 train, 97-120 validation), \
-         preset '{PRESET}', {EPOCHS} epochs of {STEPS_PER_EPOCH} steps, batch {BATCH}, Adam lr 2e-4, curriculum on, seed {SEED}. \
+         preset '{PRESET}', {EPOCHS} epochs of {STEPS_PER_EPOCH} steps, batch {BATCH}, Adam lr {LEARNING_RATE:e}, curriculum on, seed {SEED}. \
          One face in one clip: it shows the pipeline working, it is not a general face embedding \
          (import the authors' weights or fine-tune on your own clips for that)."
     ));
-    info.head_task = None;
     weights::save_file(output, &model, &info)?;
     eprintln!("wrote {}", output.display());
     Ok(())

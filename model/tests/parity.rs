@@ -104,14 +104,22 @@ fn small_network_matches_pytorch_without_align_corners() {
     forward_parity("small_unaligned");
 }
 
-/// Collects every float parameter's gradient by its module path.
-/// Collects every float parameter's value by its module path.
-struct ValuesByPath {
+/// Collects, by module path, every float parameter's gradient (given `grads`) or value.
+struct ParamsByPath<'a> {
+    grads: Option<&'a GradientsParams>,
     path: Vec<String>,
     out: HashMap<String, TensorData>,
 }
 
-impl ModuleVisitor for ValuesByPath {
+impl<'a> ParamsByPath<'a> {
+    fn collect(model: &FabNet, grads: Option<&'a GradientsParams>) -> HashMap<String, TensorData> {
+        let mut visitor = Self { grads, path: vec![], out: HashMap::new() };
+        model.visit(&mut visitor);
+        visitor.out
+    }
+}
+
+impl ModuleVisitor for ParamsByPath<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -121,36 +129,27 @@ impl ModuleVisitor for ValuesByPath {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.out.insert(self.path.join("."), param.val().into_data());
-    }
-}
-
-/// The torch name of a parameter to its path in [`FabNet`].
-fn burn_path(model: &FabNet, torch_name: &str) -> String {
-    let remap = model_key_remapper(&model.config).to_regex_pairs();
-    let (re, to) = remap.iter().find(|(re, _)| re.is_match(torch_name)).expect("every torch key maps");
-    re.replace(torch_name, to.as_str()).replace("norm.weight", "norm.gamma").replace("norm.bias", "norm.beta")
-}
-
-struct GradsByPath<'a> {
-    grads: &'a GradientsParams,
-    path: Vec<String>,
-    out: HashMap<String, TensorData>,
-}
-
-impl ModuleVisitor for GradsByPath<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(grad) = self.grads.get::<D>(param.id) {
-            self.out.insert(self.path.join("."), grad.into_data());
+        let data = match self.grads {
+            Some(grads) => grads.get::<D>(param.id).map(Tensor::into_data),
+            None => Some(param.val().into_data()),
+        };
+        if let Some(data) = data {
+            self.out.insert(self.path.join("."), data);
         }
+    }
+}
+
+/// Maps PyTorch parameter names to their paths in [`FabNet`].
+struct TorchNames(Vec<(regex::Regex, String)>);
+
+impl TorchNames {
+    fn new(model: &FabNet) -> Self {
+        Self(model_key_remapper(&model.config).to_regex_pairs())
+    }
+
+    fn path(&self, torch_name: &str) -> String {
+        let (re, to) = self.0.iter().find(|(re, _)| re.is_match(torch_name)).expect("every torch key maps");
+        re.replace(torch_name, to.as_str()).replace("norm.weight", "norm.gamma").replace("norm.bias", "norm.beta")
     }
 }
 
@@ -183,14 +182,14 @@ fn gradients_match_pytorch_in_train_mode() {
     }
 
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let mut collector = GradsByPath { grads: &grads, path: vec![], out: HashMap::new() };
-    model.visit(&mut collector);
+    let mut ours_by_path = ParamsByPath::collect(&model, Some(&grads));
+    let names = TorchNames::new(&model);
 
     let st = SafeTensors::deserialize(&fx.bytes).unwrap();
     let mut compared = 0;
     for torch_name in st.names().into_iter().filter_map(|n| n.strip_prefix("grad.")) {
-        let ours = burn_path(&model, torch_name);
-        let actual = collector.out.remove(&ours).unwrap_or_else(|| panic!("no gradient for {ours} ({torch_name})"));
+        let ours = names.path(torch_name);
+        let actual = ours_by_path.remove(&ours).unwrap_or_else(|| panic!("no gradient for {ours} ({torch_name})"));
         let expected = fx.data(&format!("grad.{torch_name}"));
         let scale = expected.iter::<f32>().fold(0.0f32, |m, v| m.max(v.abs()));
         let diff = max_abs_diff(actual, expected);
@@ -200,7 +199,7 @@ fn gradients_match_pytorch_in_train_mode() {
         compared += 1;
     }
     assert!(compared > 40, "compared {compared} gradients");
-    assert!(collector.out.is_empty(), "gradients with no PyTorch counterpart: {:?}", collector.out.keys());
+    assert!(ours_by_path.is_empty(), "gradients with no PyTorch counterpart: {:?}", ours_by_path.keys());
 }
 
 #[test]
@@ -218,12 +217,12 @@ fn two_sgd_momentum_steps_match_pytorch() {
         trainer.step(batch.clone(), PercentileWindow { min: 0.0, max: 0.5 }, 0.1, false).unwrap();
     }
     let model = trainer.into_model();
-    let mut values = ValuesByPath { path: vec![], out: HashMap::new() };
-    model.visit(&mut values);
+    let mut values = ParamsByPath::collect(&model, None);
+    let names = TorchNames::new(&model);
     let st = SafeTensors::deserialize(&fx.bytes).unwrap();
     let mut compared = 0;
     for torch_name in st.names().into_iter().filter_map(|n| n.strip_prefix("after_sgd.")) {
-        let ours = values.out.remove(&burn_path(&model, torch_name)).expect("parameter exists");
+        let ours = values.remove(&names.path(torch_name)).expect("parameter exists");
         let diff = max_abs_diff(ours, fx.data(&format!("after_sgd.{torch_name}")));
         assert!(diff <= 1e-5, "{torch_name} after two SGD steps: max abs difference {diff:e}");
         compared += 1;
