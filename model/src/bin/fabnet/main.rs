@@ -1,5 +1,9 @@
 //! `fabnet`: the native command line of FAb-Net.
 
+mod faces;
+mod prepare;
+mod video;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -58,6 +62,27 @@ enum Command {
         #[arg(required = true)]
         sources: Vec<PathBuf>,
     },
+    /// Convert facenet-pytorch's MTCNN weights (`pnet.pt`, `rnet.pt`, `onet.pt`) to the
+    /// detector weights file that `prepare`, `detect` and the app read.
+    ImportDetector {
+        /// The folder holding the three `.pt` files (`facenet_pytorch/data` in the wheel).
+        dir: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Print one JSON line per image: the faces found (box, score, five landmarks).
+    Detect {
+        /// Detector weights (default: the ones built into this binary).
+        #[arg(long)]
+        detector: Option<PathBuf>,
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Find faces in videos, link them into tracks and write VoxCeleb-style face-track folders
+    /// `IDENTITY/VIDEO/TRACK/frame%05d.jpg` (needs `ffmpeg` and `ffprobe` on the PATH).
+    Prepare(prepare::PrepareArgs),
     /// Measure encoder throughput and train-step time.
     Bench {
         #[arg(long, default_value = "paper")]
@@ -108,13 +133,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate { weights, target, output, backend, sources } => {
             generate(&weights, &backend, &target, &sources, &output)
         }
+        Command::ImportDetector { dir, output } => faces::import_detector(&dir, &output),
+        Command::Detect { detector, backend, images } => faces::detect(detector.as_deref(), &backend, &images),
+        Command::Prepare(args) => prepare::run(&args),
         Command::Bench { preset, backend, encoder_batch, train_batch, views, steps } => {
             bench(&preset, &backend, encoder_batch, train_batch, views, steps)
         }
     }
 }
 
-fn device(name: &str) -> Result<Device> {
+pub(crate) fn device(name: &str) -> Result<Device> {
     backend::device(name).map_err(|e| anyhow!(e))
 }
 

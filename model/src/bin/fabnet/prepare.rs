@@ -1,0 +1,234 @@
+//! `fabnet prepare`: videos in, VoxCeleb-style face-track folders out.
+//!
+//! Each video is decoded twice: once to detect and track (nothing kept but boxes), once to
+//! cut the smoothed crops, so memory stays bounded by one frame whatever the video's length.
+//! A video's folder is written under a temporary name and renamed when complete, so a failure
+//! never leaves half a video behind and never touches other videos' folders.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use fabnet::face::track::{colour_histogram, histogram_distance};
+use fabnet::face::{CropGeometry, Detector, Track, Tracker, TrackerParams};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::video;
+
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "m4v", "mov", "webm", "mkv", "avi", "mpg", "mpeg", "y4m"];
+
+#[derive(clap::Args)]
+pub struct PrepareArgs {
+    /// Videos, or folders searched recursively for videos (mp4, mov, webm, mkv, avi, mpg, y4m).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The dataset folder; other videos already in it are left as they are.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Identity folder for every input. Default: for videos under a folder input, the first
+    /// folder below it (DIR/PERSON/clip.mp4 -> PERSON); otherwise the video's own name.
+    #[arg(long)]
+    identity: Option<String>,
+    /// Side of the written crops in pixels (VoxCeleb1's are 224).
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Tracks shorter than this many frames are dropped.
+    #[arg(long, default_value_t = 8)]
+    min_track: usize,
+    /// Frames frames each side of the moving average that smooths the boxes.
+    #[arg(long, default_value_t = 2)]
+    smooth: usize,
+    /// Detector weights (default: the ones built into this binary).
+    #[arg(long)]
+    detector: Option<PathBuf>,
+    #[arg(long, default_value = "flex")]
+    backend: String,
+}
+
+/// A video to prepare and where its tracks go.
+struct Job {
+    video: PathBuf,
+    identity: String,
+    name: String,
+}
+
+/// Folder names from file names: no separators, nothing hidden.
+fn folder_name(s: &str) -> String {
+    let clean: String = s.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    clean.trim_start_matches('.').to_string()
+}
+
+fn stem(path: &Path) -> String {
+    folder_name(&path.file_stem().unwrap_or_default().to_string_lossy())
+}
+
+fn find_videos(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            find_videos(&path, found)?;
+        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn jobs(args: &PrepareArgs) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for input in &args.inputs {
+        if input.is_dir() {
+            let mut videos = Vec::new();
+            find_videos(input, &mut videos)?;
+            if videos.is_empty() {
+                eprintln!("warning: no videos in {}", input.display());
+            }
+            for video in videos {
+                let below = video.strip_prefix(input).expect("found under the input");
+                let identity = match (&args.identity, below.components().count()) {
+                    (Some(id), _) => id.clone(),
+                    (None, 1) => stem(&video),
+                    (None, _) => folder_name(&below.components().next().unwrap().as_os_str().to_string_lossy()),
+                };
+                jobs.push(Job { name: stem(&video), identity, video });
+            }
+        } else {
+            let identity = args.identity.clone().unwrap_or_else(|| stem(input));
+            jobs.push(Job { name: stem(input), identity, video: input.clone() });
+        }
+    }
+    Ok(jobs)
+}
+
+pub fn run(args: &PrepareArgs) -> Result<()> {
+    if args.size < 16 {
+        bail!("--size must be at least 16 pixels");
+    }
+    video::check_tools()?;
+    let device = crate::device(&args.backend)?;
+    let detector = crate::faces::detector(args.detector.as_deref(), &device)?;
+    let jobs = jobs(args)?;
+    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+
+    let (mut prepared, mut tracks, mut frames, mut skipped) = (0, 0, 0, Vec::new());
+    for job in &jobs {
+        match prepare_video(job, args, &detector) {
+            Ok((t, f)) => {
+                prepared += 1;
+                tracks += t;
+                frames += f;
+                eprintln!("{}: {t} tracks, {f} frames -> {}/{}", job.video.display(), job.identity, job.name);
+            }
+            Err(e) => {
+                eprintln!("warning: skipped {}: {}", job.video.display(), format!("{e:#}").replace('\n', " "));
+                skipped.push(job.video.clone());
+            }
+        }
+    }
+    eprintln!("prepared {prepared} of {} videos: {tracks} tracks, {frames} frames in {}", jobs.len(), args.output.display());
+    if prepared == 0 {
+        bail!("nothing prepared ({} skipped)", skipped.len());
+    }
+    Ok(())
+}
+
+fn progress(len: Option<u64>, label: String) -> ProgressBar {
+    let bar = ProgressBar::new(len.unwrap_or(0));
+    let style = ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} frames  {per_sec}  ETA {eta}")
+        .expect("valid template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(label);
+    bar
+}
+
+/// Detect, track and write one video; returns (tracks, frames written).
+fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(usize, usize)> {
+    let info = video::probe(&job.video)?;
+    let params = TrackerParams { min_length: args.min_track, ..TrackerParams::default() };
+
+    // Pass 1: find faces and link them into tracks.
+    let bar = progress(info.frames, format!("{} (detect)", job.name));
+    let mut tracker = Tracker::new(params);
+    let mut previous: Option<Vec<f32>> = None;
+    let mut count = 0;
+    for frame in video::frames(&job.video, &info)? {
+        let frame = frame?;
+        let histogram = colour_histogram(&frame);
+        let cut = previous.as_ref().is_some_and(|p| histogram_distance(p, &histogram) > params.cut_threshold);
+        previous = Some(histogram);
+        let faces = pollster::block_on(detector.detect(&frame))?;
+        tracker.push(&faces, cut);
+        count += 1;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if count == 0 {
+        bail!("the video has no frames");
+    }
+    let tracks = tracker.finish();
+    if tracks.is_empty() {
+        bail!("no face seen for {} frames in a row in {count} frames", args.min_track);
+    }
+
+    // Pass 2: cut the crops into a staging folder, then move it into place.
+    let identity_dir = args.output.join(&job.identity);
+    let staging = identity_dir.join(format!(".{}.partial", job.name));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = write_tracks(job, &info, &tracks, args, &staging, count);
+    let written = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let target = identity_dir.join(&job.name);
+    if target.exists() {
+        std::fs::remove_dir_all(&target).with_context(|| format!("cannot replace {}", target.display()))?;
+    }
+    std::fs::rename(&staging, &target).with_context(|| format!("cannot move {} into place", target.display()))?;
+    Ok((tracks.len(), written))
+}
+
+fn write_tracks(job: &Job, info: &video::VideoInfo, tracks: &[Track], args: &PrepareArgs, dir: &Path, count: usize) -> Result<usize> {
+    let geometry = CropGeometry { size: args.size, ..CropGeometry::default() };
+    let smoothed: Vec<Vec<_>> = tracks.iter().map(|t| t.smoothed(args.smooth)).collect();
+    for (k, _) in tracks.iter().enumerate() {
+        std::fs::create_dir_all(dir.join(format!("{:05}", k + 1))).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let bar = progress(Some(count as u64), format!("{} (write)", job.name));
+    let mut written = 0;
+    for (i, frame) in video::frames(&job.video, info)?.enumerate() {
+        let frame = frame?;
+        for (k, track) in tracks.iter().enumerate() {
+            if !track.frames().contains(&i) {
+                continue;
+            }
+            let window = geometry.window(&smoothed[k][i - track.start]);
+            let crop = geometry.crop(&frame, &window);
+            let path = dir.join(format!("{:05}/frame{:05}.jpg", k + 1, i + 1));
+            let file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(file, 95)
+                .encode(&crop.pixels, crop.width as u32, crop.height as u32, image::ExtendedColorType::Rgb8)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            written += 1;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    // Boxes and geometry beside the crops: what was cut from where, for anyone checking.
+    let record = serde_json::json!({
+        "video": job.video.display().to_string(),
+        "geometry": geometry,
+        "tracks": tracks.iter().zip(&smoothed).enumerate().map(|(k, (t, s))| serde_json::json!({
+            "folder": format!("{:05}", k + 1), "first_frame": t.start + 1, "frames": t.len(),
+            "detected": t.detected.iter().filter(|d| **d).count(), "boxes": s,
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(dir.join("tracks.json"), serde_json::to_string_pretty(&record)?).context("cannot write tracks.json")?;
+    Ok(written)
+}

@@ -1,0 +1,222 @@
+//! The MTCNN cascade, step for step as facenet-pytorch 2.6.0's `detect_face`: an image
+//! pyramid through P-Net, candidates refined by R-Net on 24x24 crops, then O-Net on 48x48
+//! crops for final boxes and five landmarks. Image resampling and box arithmetic run on the
+//! host; the networks run on whatever device the detector was given (CPU natively, WebGPU in
+//! the browser). Reads are async, so the same code serves both.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::boxes::{BoundingBox, Overlap, nms};
+use super::frame::{RgbFrame, area_resize};
+use super::mtcnn::Mtcnn;
+
+/// The reference's defaults (`MTCNN()`): faces from 20 px, thresholds 0.6 / 0.7 / 0.7, and
+/// a pyramid step of 0.709 (half the area per two levels).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DetectParams {
+    pub min_face_size: f32,
+    pub thresholds: [f32; 3],
+    pub factor: f32,
+}
+
+impl Default for DetectParams {
+    fn default() -> Self {
+        Self { min_face_size: 20.0, thresholds: [0.6, 0.7, 0.7], factor: 0.709 }
+    }
+}
+
+/// One face: its box (score = O-Net's probability) and five landmarks (x, y): left eye,
+/// right eye, nose, left and right mouth corners, as seen in the image.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Detection {
+    pub bbox: BoundingBox,
+    pub landmarks: [[f32; 2]; 5],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("face detection failed: {0}")]
+pub struct DetectError(pub String);
+
+pub struct Detector {
+    nets: Mtcnn,
+    params: DetectParams,
+    device: Device,
+}
+
+const CELL: f32 = 12.0;
+const STRIDE: f32 = 2.0;
+/// At most this many crops per forward pass, as the reference (keeps GPU buffers bounded).
+const CHUNK: usize = 512;
+
+fn normalise(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| *v = (*v - 127.5) * 0.0078125);
+}
+
+async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, DetectError> {
+    let data = tensor.into_data_async().await.map_err(|e| DetectError(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| DetectError(format!("{e:?}")))
+}
+
+/// A candidate box with the regression offsets its network predicted.
+struct Candidate {
+    bbox: BoundingBox,
+    reg: [f32; 4],
+}
+
+impl Detector {
+    pub fn new(nets: Mtcnn, params: DetectParams, device: Device) -> Self {
+        Self { nets, params, device }
+    }
+
+    pub fn params(&self) -> DetectParams {
+        self.params
+    }
+
+    /// The pyramid's scales: the largest maps `min_face_size` to P-Net's 12 px window.
+    fn scales(&self, width: usize, height: usize) -> Vec<f64> {
+        let m = 12.0 / self.params.min_face_size as f64;
+        let mut min_side = width.min(height) as f64 * m;
+        let mut scale = m;
+        let mut scales = Vec::new();
+        while min_side >= 12.0 {
+            scales.push(scale);
+            scale *= self.params.factor as f64;
+            min_side *= self.params.factor as f64;
+        }
+        scales
+    }
+
+    /// All faces in one frame, highest score first.
+    pub async fn detect(&self, frame: &RgbFrame) -> Result<Vec<Detection>, DetectError> {
+        let (w, h) = (frame.width, frame.height);
+        let image = frame.planar_window(0, 0, w, h);
+
+        // Stage 1: P-Net over the pyramid; NMS within each scale, then across scales.
+        let mut proposals = Vec::new();
+        for scale in self.scales(w, h) {
+            let (hs, ws) = ((h as f64 * scale + 1.0) as usize, (w as f64 * scale + 1.0) as usize);
+            let mut level = area_resize(&image, 3, h, w, hs, ws);
+            normalise(&mut level);
+            let input = Tensor::<4>::from_data(TensorData::new(level, [1, 3, hs, ws]), &self.device);
+            let (reg, probs) = self.nets.pnet.forward(input);
+            let (gh, gw) = (probs.dims()[1], probs.dims()[2]);
+            let reg = read(reg).await?;
+            let probs = read(probs).await?;
+            let scale = scale as f32;
+            let mut found = Vec::new();
+            for y in 0..gh {
+                for x in 0..gw {
+                    let score = probs[y * gw + x];
+                    if score < self.params.thresholds[0] {
+                        continue;
+                    }
+                    let (fx, fy) = (x as f32, y as f32);
+                    found.push(Candidate {
+                        bbox: BoundingBox {
+                            x1: ((STRIDE * fx + 1.0) / scale).floor(),
+                            y1: ((STRIDE * fy + 1.0) / scale).floor(),
+                            x2: ((STRIDE * fx + CELL) / scale).floor(),
+                            y2: ((STRIDE * fy + CELL) / scale).floor(),
+                            score,
+                        },
+                        reg: std::array::from_fn(|c| reg[(c * gh + y) * gw + x]),
+                    });
+                }
+            }
+            proposals.extend(pick(found, 0.5, Overlap::Union));
+        }
+        let proposals: Vec<BoundingBox> = pick(proposals, 0.7, Overlap::Union)
+            .into_iter()
+            .map(|c| {
+                // Stage 1 scales its offsets by the plain width (no + 1), unlike later stages.
+                let (bw, bh) = (c.bbox.width(), c.bbox.height());
+                BoundingBox {
+                    x1: c.bbox.x1 + c.reg[0] * bw,
+                    y1: c.bbox.y1 + c.reg[1] * bh,
+                    x2: c.bbox.x2 + c.reg[2] * bw,
+                    y2: c.bbox.y2 + c.reg[3] * bh,
+                    score: c.bbox.score,
+                }
+                .squared()
+            })
+            .collect();
+
+        // Stage 2: R-Net on 24x24 crops.
+        let (kept, batches) = crop_batch(frame, &image, &proposals, 24);
+        let mut refined = Vec::new();
+        for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 24 * 24)) {
+            let input = Tensor::<4>::from_data(TensorData::new(batch.to_vec(), [boxes.len(), 3, 24, 24]), &self.device);
+            let (reg, probs) = self.nets.rnet.forward(input);
+            let reg = read(reg).await?;
+            let probs = read(probs).await?;
+            for (i, b) in boxes.iter().enumerate() {
+                if probs[i] > self.params.thresholds[1] {
+                    let bbox = BoundingBox { score: probs[i], ..*b };
+                    refined.push(Candidate { bbox, reg: std::array::from_fn(|c| reg[i * 4 + c]) });
+                }
+            }
+        }
+        let refined: Vec<BoundingBox> =
+            pick(refined, 0.7, Overlap::Union).into_iter().map(|c| c.bbox.regress(c.reg).squared()).collect();
+
+        // Stage 3: O-Net on 48x48 crops; landmarks are placed in the box before regression.
+        let (kept, batches) = crop_batch(frame, &image, &refined, 48);
+        let mut faces = Vec::new();
+        let mut regs = Vec::new();
+        for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 48 * 48)) {
+            let input = Tensor::<4>::from_data(TensorData::new(batch.to_vec(), [boxes.len(), 3, 48, 48]), &self.device);
+            let (reg, points, probs) = self.nets.onet.forward(input);
+            let reg = read(reg).await?;
+            let points = read(points).await?;
+            let probs = read(probs).await?;
+            for (i, b) in boxes.iter().enumerate() {
+                if probs[i] > self.params.thresholds[2] {
+                    let bbox = BoundingBox { score: probs[i], ..*b };
+                    let (bw, bh) = (bbox.width() + 1.0, bbox.height() + 1.0);
+                    let p = &points[i * 10..i * 10 + 10];
+                    let landmarks = std::array::from_fn(|k| [bw * p[k] + bbox.x1 - 1.0, bh * p[5 + k] + bbox.y1 - 1.0]);
+                    regs.push(std::array::from_fn::<f32, 4, _>(|c| reg[i * 4 + c]));
+                    faces.push(Detection { bbox, landmarks });
+                }
+            }
+        }
+        for (face, reg) in faces.iter_mut().zip(regs) {
+            face.bbox = face.bbox.regress(reg);
+        }
+        let boxes: Vec<BoundingBox> = faces.iter().map(|f| f.bbox).collect();
+        Ok(nms(&boxes, 0.7, Overlap::Min).into_iter().map(|i| faces[i]).collect())
+    }
+}
+
+fn pick(candidates: Vec<Candidate>, threshold: f32, overlap: Overlap) -> Vec<Candidate> {
+    let boxes: Vec<BoundingBox> = candidates.iter().map(|c| c.bbox).collect();
+    let keep = nms(&boxes, threshold, overlap);
+    let mut slots: Vec<Option<Candidate>> = candidates.into_iter().map(Some).collect();
+    keep.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// The boxes that have pixels inside the frame, and their crops resized to `size` and
+/// normalised, planar, one after another.
+fn crop_batch(frame: &RgbFrame, image: &[f32], boxes: &[BoundingBox], size: usize) -> (Vec<BoundingBox>, Vec<f32>) {
+    let mut kept = Vec::new();
+    let mut values = Vec::with_capacity(boxes.len() * 3 * size * size);
+    for b in boxes {
+        let Some((x0, y0, x1, y1)) = b.crop_window(frame.width, frame.height) else { continue };
+        let window = crop_planes(image, frame.width, frame.height, x0, y0, x1, y1);
+        let mut crop = area_resize(&window, 3, y1 - y0, x1 - x0, size, size);
+        normalise(&mut crop);
+        values.extend(crop);
+        kept.push(*b);
+    }
+    (kept, values)
+}
+
+fn crop_planes(image: &[f32], w: usize, h: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(3 * (x1 - x0) * (y1 - y0));
+    for c in 0..3 {
+        for y in y0..y1 {
+            out.extend_from_slice(&image[(c * h + y) * w + x0..(c * h + y) * w + x1]);
+        }
+    }
+    out
+}

@@ -1,0 +1,17 @@
+//! Faces in raw video: detection (MTCNN), linking detections into face tracks, and the crop
+//! geometry that turns a track into VoxCeleb-like training frames. Shared by `fabnet prepare`
+//! and the browser app; nothing here decodes video or touches the file system.
+
+pub mod boxes;
+pub mod crop;
+pub mod detect;
+pub mod frame;
+pub mod mtcnn;
+pub mod track;
+
+pub use boxes::BoundingBox;
+pub use crop::CropGeometry;
+pub use detect::{DetectParams, Detection, Detector};
+pub use frame::RgbFrame;
+pub use mtcnn::Mtcnn;
+pub use track::{Track, Tracker, TrackerParams};
