@@ -14,9 +14,13 @@ pub mod warp;
 pub mod weights;
 
 #[cfg(feature = "native")]
+pub mod data;
+#[cfg(feature = "native")]
 pub mod import;
 #[cfg(feature = "native")]
 pub mod image_io;
+#[cfg(feature = "native")]
+pub mod probe;
 
 pub use burn;
 pub use config::{ConfigError, FabNetConfig, Resampling};

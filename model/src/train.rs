@@ -159,7 +159,9 @@ impl Trainer {
         let losses = per_sample_l1(generation.fused.clone(), target);
         let loss = windowed_mean(losses.clone(), window);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        self.model = Some(self.optimizer.step(learning_rate, model, grads));
+        let model = self.optimizer.step(learning_rate, model, grads);
+        model.sync_running_stats();
+        self.model = Some(model);
         let generation = keep_generation.then(|| detach(generation));
         Ok(StepOutput { losses: losses.detach(), loss: loss.detach(), generation })
     }

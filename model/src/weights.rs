@@ -48,6 +48,7 @@ pub struct WeightsError(pub String);
 /// Serialise a model to the weights format.
 pub fn to_bytes(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8>, WeightsError> {
     let meta = serde_json::to_string(info).map_err(|e| WeightsError(e.to_string()))?;
+    model.sync_running_stats();
     let mut store = BurnpackStore::from_bytes(None).metadata(META_KEY, meta);
     store.collect_from(model).map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
     let bytes = store.get_bytes().map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;

@@ -42,34 +42,52 @@ impl CropGeometry {
         CropWindow { cx, cy: cy + self.shift_y * b, side: self.scale * b }
     }
 
-    /// The window resampled to `size` x `size`: bilinear, averaging several samples per
-    /// output pixel when shrinking so that large faces do not alias.
+    /// The window resampled to `size` x `size`.
     pub fn crop(&self, frame: &RgbFrame, window: &CropWindow) -> RgbFrame {
         let n = self.size;
-        let step = window.side / n as f32;
-        let taps = step.ceil().max(1.0) as usize;
-        let x0 = window.cx - window.side / 2.0;
-        let y0 = window.cy - window.side / 2.0;
+        let (x0, y0) = (window.cx - window.side / 2.0, window.cy - window.side / 2.0);
         let mut pixels = vec![0u8; n * n * 3];
-        for oy in 0..n {
-            for ox in 0..n {
-                let mut acc = [0.0f32; 3];
-                for ty in 0..taps {
-                    for tx in 0..taps {
-                        // Sample centres spread evenly over the output pixel's footprint.
-                        let sx = x0 + (ox as f32 + (tx as f32 + 0.5) / taps as f32) * step - 0.5;
-                        let sy = y0 + (oy as f32 + (ty as f32 + 0.5) / taps as f32) * step - 0.5;
-                        let px = bilinear(frame, sx, sy);
-                        acc.iter_mut().zip(px).for_each(|(a, p)| *a += p);
-                    }
-                }
-                let k = (taps * taps) as f32;
-                for c in 0..3 {
-                    pixels[(oy * n + ox) * 3 + c] = (acc[c] / k).round().clamp(0.0, 255.0) as u8;
+        resample(frame, x0, y0, window.side, window.side, n, |ox, oy, rgb| {
+            for c in 0..3 {
+                pixels[(oy * n + ox) * 3 + c] = rgb[c].round().clamp(0.0, 255.0) as u8;
+            }
+        });
+        RgbFrame { width: n, height: n, pixels }
+    }
+}
+
+/// The window `(x0, y0, w, h)` of `frame` (pixel edges) as an `n` x `n` image, planar RGB
+/// in [0, 1], as the network takes it.
+pub fn sample_window(frame: &RgbFrame, x0: f32, y0: f32, w: f32, h: f32, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0; 3 * n * n];
+    resample(frame, x0, y0, w, h, n, |ox, oy, rgb| {
+        for c in 0..3 {
+            out[c * n * n + oy * n + ox] = rgb[c] / 255.0;
+        }
+    });
+    out
+}
+
+/// Bilinear resampling of a window to `n` x `n`, averaging several samples per output pixel
+/// when shrinking so that large faces do not alias.
+fn resample(frame: &RgbFrame, x0: f32, y0: f32, w: f32, h: f32, n: usize, mut put: impl FnMut(usize, usize, [f32; 3])) {
+    let (step_x, step_y) = (w / n as f32, h / n as f32);
+    let (taps_x, taps_y) = (step_x.ceil().max(1.0) as usize, step_y.ceil().max(1.0) as usize);
+    let k = (taps_x * taps_y) as f32;
+    for oy in 0..n {
+        for ox in 0..n {
+            let mut acc = [0.0f32; 3];
+            for ty in 0..taps_y {
+                for tx in 0..taps_x {
+                    // Sample centres spread evenly over the output pixel's footprint.
+                    let sx = x0 + (ox as f32 + (tx as f32 + 0.5) / taps_x as f32) * step_x - 0.5;
+                    let sy = y0 + (oy as f32 + (ty as f32 + 0.5) / taps_y as f32) * step_y - 0.5;
+                    let px = bilinear(frame, sx, sy);
+                    acc.iter_mut().zip(px).for_each(|(a, p)| *a += p);
                 }
             }
+            put(ox, oy, acc.map(|a| a / k));
         }
-        RgbFrame { width: n, height: n, pixels }
     }
 }
 

@@ -49,6 +49,20 @@ impl FabNet {
         self
     }
 
+    /// Fold pending BatchNorm running-statistic updates into their stored values. Burn keeps
+    /// a train step's update aside until the next read on that thread, so without this an
+    /// evaluation or a save right after a step would see the statistics one step old.
+    pub fn sync_running_stats(&self) {
+        let norms = self.encoder.blocks.iter().map(|b| &b.norm)
+            .chain(self.flow.blocks.iter().map(|b| &b.norm))
+            .chain(self.mask.blocks.iter().map(|b| &b.norm))
+            .chain(self.head.iter().map(|h| &h.norm));
+        for norm in norms {
+            let _ = norm.running_mean.value_sync();
+            let _ = norm.running_var.value_sync();
+        }
+    }
+
     /// Change the resampling conventions (they hold no weights, so this is free).
     pub fn with_resampling(mut self, resampling: crate::config::Resampling) -> Self {
         self.config.resampling = resampling;

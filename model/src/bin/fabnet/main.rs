@@ -1,7 +1,9 @@
 //! `fabnet`: the native command line of FAb-Net.
 
+mod eval;
 mod faces;
 mod prepare;
+mod train;
 mod video;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +85,12 @@ enum Command {
     /// Find faces in videos, link them into tracks and write VoxCeleb-style face-track folders
     /// `IDENTITY/VIDEO/TRACK/frame%05d.jpg` (needs `ffmpeg` and `ffprobe` on the PATH).
     Prepare(prepare::PrepareArgs),
+    /// Train FAb-Net on face-track folders (VoxCeleb layout), with checkpoints and exact resume.
+    Train(Box<train::TrainArgs>),
+    /// Fit linear probes on frozen embeddings (MAFL / 300-W landmarks, AFLW head pose,
+    /// AffectNet expression, or a CSV of targets) and print the test metric next to the
+    /// mean-prediction baseline; `--save-head` keeps the probe as the weights' linear head.
+    Eval(Box<eval::EvalArgs>),
     /// Measure encoder throughput and train-step time.
     Bench {
         #[arg(long, default_value = "paper")]
@@ -136,6 +144,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::ImportDetector { dir, output } => faces::import_detector(&dir, &output),
         Command::Detect { detector, backend, images } => faces::detect(detector.as_deref(), &backend, &images),
         Command::Prepare(args) => prepare::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Bench { preset, backend, encoder_batch, train_batch, views, steps } => {
             bench(&preset, &backend, encoder_batch, train_batch, views, steps)
         }

@@ -1,0 +1,66 @@
+//! The paper's crop and jitter (`VoxCelebData_withmask.py`): on a face crop scaled to 256 px,
+//! pad (left 20, top 80, right 20, bottom 30), centre-crop 190 px, take a random 170-189 px
+//! square inside it (without jitter: the centre 170 px), and scale that to the network's size.
+//! The window is computed once in the crop's own pixels and sampled in one pass; padding reads
+//! as black, as torchvision's `Pad`.
+
+use crate::face::RgbFrame;
+
+use super::sampler::{below, hash};
+
+const PAD_LEFT: f32 = 20.0;
+const PAD_TOP: f32 = 80.0;
+const PRECROP: f32 = 190.0;
+const CROP: usize = 170;
+
+/// Size and offset of the random square inside the 190 px centre crop, in 256-px units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CropJitter {
+    pub size: f32,
+    pub dx: f32,
+    pub dy: f32,
+}
+
+impl CropJitter {
+    /// No jitter: the centre 170 px.
+    pub const CENTRE: Self = Self { size: CROP as f32, dx: (PRECROP - CROP as f32) / 2.0, dy: (PRECROP - CROP as f32) / 2.0 };
+
+    pub fn random(h: u64) -> Self {
+        let size = CROP + below(hash(&[h, 0]), 20);
+        let room = PRECROP as usize - size + 1;
+        Self { size: size as f32, dx: below(hash(&[h, 1]), room) as f32, dy: below(hash(&[h, 2]), room) as f32 }
+    }
+
+    /// The crop of `frame`, resampled to `size` x `size`, planar RGB in [0, 1].
+    pub fn apply(&self, frame: &RgbFrame, size: usize) -> Vec<f32> {
+        // Padded 256 image is 296 x 366; its centre 190 px square starts at (53, 88).
+        let (pw, ph) = (256.0 + 2.0 * PAD_LEFT, 256.0 + PAD_TOP + 30.0);
+        let x0 = (pw - PRECROP) / 2.0 + self.dx - PAD_LEFT;
+        let y0 = (ph - PRECROP) / 2.0 + self.dy - PAD_TOP;
+        let (sx, sy) = (frame.width as f32 / 256.0, frame.height as f32 / 256.0);
+        crate::face::crop::sample_window(frame, x0 * sx, y0 * sy, self.size * sx, self.size * sy, size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centre_crop_sits_high_in_the_frame_and_jitter_stays_in_range() {
+        // A 256 px frame, white where the centre crop should read: x 43..213, y 18..188.
+        let mut pixels = vec![0u8; 256 * 256 * 3];
+        for y in 18..188 {
+            for x in 43..213 {
+                pixels[(y * 256 + x) * 3..(y * 256 + x) * 3 + 3].copy_from_slice(&[255; 3]);
+            }
+        }
+        let frame = RgbFrame::new(256, 256, pixels).unwrap();
+        let crop = CropJitter::CENTRE.apply(&frame, 17);
+        assert!(crop.iter().all(|&v| v > 0.99), "the centre crop is all white");
+        for h in 0..200 {
+            let j = CropJitter::random(h);
+            assert!((170.0..190.0).contains(&j.size) && j.dx + j.size <= 190.0 && j.dy + j.size <= 190.0);
+        }
+    }
+}

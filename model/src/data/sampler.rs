@@ -1,0 +1,66 @@
+//! Which frames make each example, decided by a hash of (seed, epoch, index) alone: no RNG
+//! state to save, so a resumed run draws exactly the examples the interrupted one would have.
+
+use super::folders::FaceTracks;
+use super::jitter::CropJitter;
+
+/// SplitMix64 over a few words: a fast, well-mixed, platform-independent hash.
+pub fn hash(words: &[u64]) -> u64 {
+    let mut h = 0x9e3779b97f4a7c15u64;
+    for &w in words {
+        h = h.wrapping_add(w).wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = h;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        h = z ^ (z >> 31);
+    }
+    h
+}
+
+/// A uniform draw in `0..n` from a hash.
+pub fn below(h: u64, n: usize) -> usize {
+    ((h as u128 * n as u128) >> 64) as usize
+}
+
+/// One example: a target frame and `sources` frames of the same track, each with its crop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExampleSpec {
+    pub track: usize,
+    /// Frame indices within the track: the target first, then the sources.
+    pub frames: Vec<usize>,
+    pub crops: Vec<CropJitter>,
+}
+
+pub struct Sampler {
+    pub seed: u64,
+    pub views: usize,
+    pub jitter: bool,
+}
+
+impl Sampler {
+    /// Example `index` of `epoch`: an identity uniformly (as the paper's loader), then one of
+    /// its tracks, then distinct frames (repeated only when the track is too short).
+    pub fn example(&self, tracks: &FaceTracks, epoch: u64, index: u64) -> ExampleSpec {
+        let h = |k: u64| hash(&[self.seed, epoch, index, k]);
+        let ids = tracks.identities();
+        let id = ids[below(h(0), ids.len())];
+        let of_id: Vec<usize> = (0..tracks.tracks.len()).filter(|&t| tracks.tracks[t].identity == id).collect();
+        let track = of_id[below(h(1), of_id.len())];
+        let n = tracks.tracks[track].frames.len();
+        let mut frames: Vec<usize> = Vec::with_capacity(self.views + 1);
+        for v in 0..=self.views as u64 {
+            let mut f = below(h(2 + v), n);
+            // Distinct frames while the track has enough: probe forward from the draw.
+            let mut tries = 0;
+            while frames.contains(&f) && tries < n {
+                f = (f + 1) % n;
+                tries += 1;
+            }
+            frames.push(f);
+        }
+        let crops = (0..=self.views as u64)
+            .map(|v| if self.jitter { CropJitter::random(h(100 + v)) } else { CropJitter::CENTRE })
+            .collect();
+        ExampleSpec { track, frames, crops }
+    }
+}

@@ -1,0 +1,203 @@
+//! `fabnet train` end to end on a face-track dataset that `fabnet prepare` makes from the real
+//! carphone clip (needs ffmpeg and tests/data/fetch.sh's media).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn fabnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fabnet")).args(args).output().expect("fabnet runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fabnet-train-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The carphone clip prepared once: carphone/carphone/00001/frame00001..120.jpg.
+fn dataset() -> &'static Path {
+    static DATA: OnceLock<PathBuf> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let home = std::env::var_os("FABNET_DATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fabnet-data"));
+        let out = scratch("dataset");
+        let run = fabnet(&["prepare", home.join("carphone_pristine.mp4").to_str().unwrap(), "--identity", "carphone", "--size", "96", "-o", out.to_str().unwrap()]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        out
+    })
+}
+
+/// A copy of the dataset that a test may damage.
+fn dataset_copy(name: &str) -> PathBuf {
+    let dst = scratch(name).join("data");
+    let copy = Command::new("cp").args(["-r", dataset().to_str().unwrap(), dst.to_str().unwrap()]).status().unwrap();
+    assert!(copy.success());
+    dst
+}
+
+struct MetricRow {
+    kind: String,
+    step: u64,
+    loss: f64,
+    window_min: f64,
+    bad_frames: usize,
+}
+
+fn metrics(run: &Path) -> Vec<MetricRow> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            MetricRow { kind: f[0].into(), step: f[2].parse().unwrap(), loss: f[3].parse().unwrap(), window_min: f[4].parse().unwrap(), bad_frames: f[8].parse().unwrap() }
+        })
+        .collect()
+}
+
+/// Small, quick settings unless the test says otherwise.
+fn train_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let defaults = [("--preset", "tiny"), ("--batch", "6"), ("--views", "2"), ("--val-batches", "2"), ("--workers", "2"), ("--image-every", "0")];
+    let mut args: Vec<String> = vec!["train".into(), "--data".into(), data.display().to_string(), "-o".into(), out.display().to_string()];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fabnet")).args(train_args(data, out, extra)).output().expect("fabnet runs")
+}
+
+fn assert_ok(run: &Output) {
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}
+
+#[test]
+fn the_loss_falls_over_a_few_epochs_and_the_run_leaves_its_files() {
+    let out = scratch("falls").join("run");
+    let run = train(dataset(), &out, &["--preset", "small", "--batch", "8", "--val-batches", "4", "--epochs", "8", "--stage1-epochs", "8", "--steps-per-epoch", "10", "--optimizer", "adam", "--lr", "0.0002", "--image-every", "30"]);
+    assert_ok(&run);
+    let rows = metrics(&out);
+    let epoch_mean = |e: usize| {
+        let l: Vec<f64> = rows.iter().filter(|r| r.kind == "train").skip(e * 10).take(10).map(|r| r.loss).collect();
+        l.iter().sum::<f64>() / l.len() as f64
+    };
+    let (first, last) = (epoch_mean(0), epoch_mean(7));
+    assert!(last < first * 0.8, "training L1 did not fall: {first} -> {last}");
+    let val: Vec<f64> = rows.iter().filter(|r| r.kind == "val").map(|r| r.loss).collect();
+    assert_eq!(val.len(), 8);
+    assert!(val[7] < val[0], "validation L1 did not fall: {val:?}");
+    for file in ["final.fabnet", "best.fabnet", "config.json", "metrics.jsonl", "checkpoint/state.json", "checkpoint/optimizer.bpk", "images/step0000030.png"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    // The trained weights are the project's format: `fabnet embed` reads them.
+    let frame = dataset().join("carphone/carphone_pristine/00001/frame00001.jpg");
+    let embed = fabnet(&["embed", "--weights", out.join("final.fabnet").to_str().unwrap(), frame.to_str().unwrap()]);
+    assert_ok(&embed);
+}
+
+#[test]
+fn the_window_moves_when_validation_plateaus() {
+    // With a zero learning rate the weights stay put and validation barely moves (only the
+    // BatchNorm statistics drift), so with patience 1 plateaus come quickly. The logged
+    // windows must be exactly what the plateau rule makes of the logged validation losses.
+    use fabnet::curriculum::{Curriculum, CurriculumConfig};
+    let out = scratch("plateau").join("run");
+    assert_ok(&train(dataset(), &out, &["--epochs", "8", "--steps-per-epoch", "2", "--lr", "0", "--patience", "1"]));
+    let val: Vec<MetricRow> = metrics(&out).into_iter().filter(|r| r.kind == "val").collect();
+    let mut rule = Curriculum::new(CurriculumConfig { patience: 1, ..CurriculumConfig::default() });
+    for (epoch, row) in val.iter().enumerate() {
+        rule.observe(epoch as u32, row.loss);
+        assert!((row.window_min - rule.window.min).abs() < 1e-12, "epoch {epoch}: window starts at {}, the rule says {}", row.window_min, rule.window.min);
+    }
+    assert!(val.last().unwrap().window_min >= 0.1, "the window never moved: {:?}", val.iter().map(|r| r.loss).collect::<Vec<_>>());
+}
+
+#[test]
+fn ctrl_c_checkpoints_and_resume_continues_exactly() {
+    let data = dataset();
+    let base = scratch("resume");
+    let common = ["--epochs", "3", "--steps-per-epoch", "4", "--patience", "0"];
+
+    // Reference: one uninterrupted run.
+    let whole = base.join("whole");
+    assert_ok(&train(data, &whole, &common));
+
+    // Interrupted with SIGINT once training is under way, then resumed.
+    let parted = base.join("parted");
+    let args = train_args(data, &parted, &common);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fabnet")).args(&args).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while !parted.join("metrics.csv").exists() || metrics(&parted).len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "training never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.contains("stopped at step"), "{stderr}");
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(parted.join("checkpoint/state.json")).unwrap()).unwrap();
+    let stopped_at = state["step"].as_u64().unwrap();
+    assert!(stopped_at < 12, "stopped before the end (step {stopped_at})");
+    assert_eq!(metrics(&parted).iter().filter(|r| r.kind == "train").count() as u64, stopped_at);
+
+    let resumed = fabnet(&["train", "--data", data.to_str().unwrap(), "-o", parted.to_str().unwrap(), "--resume", "--epochs", "3"]);
+    assert_ok(&resumed);
+
+    // The same steps with the same losses, the same curriculum, the same final weights.
+    let (a, b) = (metrics(&whole), metrics(&parted));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.kind, x.step, x.window_min), (&y.kind, y.step, y.window_min));
+        assert!((x.loss - y.loss).abs() <= 1e-6 * x.loss.abs().max(1.0), "step {}: {} vs {}", x.step, x.loss, y.loss);
+    }
+    let state = |run: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap()).unwrap() };
+    assert_eq!(state(&whole)["curriculum"], state(&parted)["curriculum"]);
+    let embed = |run: &Path| {
+        let frame = data.join("carphone/carphone_pristine/00001/frame00010.jpg");
+        let out = fabnet(&["embed", "--weights", run.join("final.fabnet").to_str().unwrap(), frame.to_str().unwrap()]);
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        line["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>()
+    };
+    let (ea, eb) = (embed(&whole), embed(&parted));
+    let diff = ea.iter().zip(&eb).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(diff <= 1e-5, "final embeddings differ by {diff}");
+}
+
+#[test]
+fn corrupt_jpegs_are_skipped_and_counted() {
+    let data = dataset_copy("corrupt");
+    let track = data.join("carphone/carphone_pristine/00001");
+    for i in (1..=120).step_by(4) {
+        std::fs::write(track.join(format!("frame{i:05}.jpg")), b"\xff\xd8 not really a jpeg").unwrap();
+    }
+    let out = data.parent().unwrap().join("run");
+    let run = train(&data, &out, &["--epochs", "1", "--steps-per-epoch", "4"]);
+    assert_ok(&run);
+    let bad = metrics(&out).last().unwrap().bad_frames;
+    assert!(bad >= 1, "no corrupt frame was counted");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains(&format!("{bad} unreadable frames skipped")), "{stderr}");
+}
+
+#[test]
+fn a_folder_without_tracks_and_a_taken_run_folder_are_refused() {
+    let empty = scratch("empty");
+    let run = train(&empty, &empty.join("run"), &[]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("no face tracks"), "{stderr}");
+
+    let out = scratch("taken").join("run");
+    assert_ok(&train(dataset(), &out, &["--epochs", "1", "--steps-per-epoch", "1"]));
+    let again = train(dataset(), &out, &["--epochs", "1", "--steps-per-epoch", "1"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("--resume"), "{stderr}");
+}
