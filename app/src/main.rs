@@ -1,9 +1,14 @@
-//! The browser front-end. For now one screen: it loads the default weights onto the user's
-//! WebGPU device and embeds a face image they choose.
+//! The browser front-end: FAb-Net and the MTCNN face detector on the user's WebGPU device.
+//! Screens: clips (decode, find faces, follow them into tracks, crop as in training) and the
+//! webcam (live detection and embedding).
 
+mod clips;
+mod faces;
 mod gpu;
 mod media;
 mod page;
+mod plots;
+mod webcam;
 
 fn main() {
     console_error_panic_hook::set_once();

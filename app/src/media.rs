@@ -1,62 +1,189 @@
-//! Turning files the user picks into model input, with the browser's own decoders.
+//! The browser's own decoders: images, video files (seeked frame by frame) and the webcam,
+//! all drawn through a canvas into RGB frames; and frames back to pictures for display.
 
+use fabnet::face::RgbFrame;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlImageElement, Url};
+use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlImageElement, HtmlVideoElement, MediaStream, Url};
 
-fn js_err(what: &str) -> impl Fn(wasm_bindgen::JsValue) -> String + '_ {
+/// Frames are analysed at most this large (long side): enough for faces, light on the GPU.
+pub const MAX_SIDE: u32 = 480;
+
+fn js_err(what: &str) -> impl Fn(JsValue) -> String + '_ {
     move |e| format!("{what}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))
 }
 
-/// Decode an image file and draw it at `size` x `size`. Returns RGB as CHW floats in [0, 1]
-/// (as the reference's `ToTensor`) and a data URL of the drawn square for display.
-pub async fn image_file_to_chw(file: &File, size: usize) -> Result<(Vec<f32>, String), String> {
+fn document() -> Result<web_sys::Document, String> {
+    web_sys::window().and_then(|w| w.document()).ok_or_else(|| "no document".to_string())
+}
+
+fn canvas(width: u32, height: u32) -> Result<(HtmlCanvasElement, CanvasRenderingContext2d), String> {
+    let canvas: HtmlCanvasElement = document()?.create_element("canvas").map_err(js_err("no canvas"))?.dyn_into().map_err(|_| "no canvas")?;
+    canvas.set_width(width);
+    canvas.set_height(height);
+    let ctx = canvas
+        .get_context("2d")
+        .map_err(js_err("no 2d context"))?
+        .ok_or("no 2d context")?
+        .dyn_into::<CanvasRenderingContext2d>()
+        .map_err(|_| "no 2d context")?;
+    Ok((canvas, ctx))
+}
+
+/// Size that fits `MAX_SIDE`, keeping the aspect ratio.
+fn fitted(width: u32, height: u32) -> (u32, u32) {
+    let scale = (MAX_SIDE as f64 / width.max(height) as f64).min(1.0);
+    (((width as f64 * scale).round() as u32).max(1), ((height as f64 * scale).round() as u32).max(1))
+}
+
+fn read_frame(ctx: &CanvasRenderingContext2d, width: u32, height: u32) -> Result<RgbFrame, String> {
+    let rgba = ctx.get_image_data(0.0, 0.0, width as f64, height as f64).map_err(js_err("cannot read pixels"))?.data();
+    RgbFrame::from_rgba(width as usize, height as usize, &rgba).ok_or_else(|| "unexpected pixel buffer".to_string())
+}
+
+pub fn is_video(file: &File) -> bool {
+    let kind = file.type_();
+    let name = file.name().to_lowercase();
+    kind.starts_with("video/") || [".mp4", ".webm", ".mov", ".m4v", ".mkv"].iter().any(|e| name.ends_with(e))
+}
+
+/// Decode a still image.
+pub async fn decode_image(file: &File) -> Result<RgbFrame, String> {
     let url = Url::create_object_url_with_blob(file).map_err(js_err("cannot read the file"))?;
     let img = HtmlImageElement::new().map_err(js_err("no image element"))?;
     img.set_src(&url);
     let decoded = JsFuture::from(img.decode()).await;
     Url::revoke_object_url(&url).ok();
-    decoded.map_err(|_| format!("{} is not an image this browser can decode", file.name()))?;
+    decoded.map_err(|_| format!("{} is not an image or video this browser can decode", file.name()))?;
+    let (w, h) = fitted(img.natural_width(), img.natural_height());
+    let (_, ctx) = canvas(w, h)?;
+    ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, 0.0, 0.0, w as f64, h as f64).map_err(js_err("cannot draw the image"))?;
+    read_frame(&ctx, w, h)
+}
 
-    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-    let canvas: HtmlCanvasElement = document
-        .create_element("canvas")
-        .map_err(js_err("no canvas"))?
-        .dyn_into()
-        .map_err(|_| "no canvas")?;
-    canvas.set_width(size as u32);
-    canvas.set_height(size as u32);
-    let ctx: CanvasRenderingContext2d = canvas
-        .get_context("2d")
-        .map_err(js_err("no 2d context"))?
-        .ok_or("no 2d context")?
-        .dyn_into()
-        .map_err(|_| "no 2d context")?;
-    ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, 0.0, 0.0, size as f64, size as f64)
-        .map_err(js_err("cannot draw the image"))?;
-    let rgba = ctx
-        .get_image_data(0.0, 0.0, size as f64, size as f64)
-        .map_err(js_err("cannot read pixels"))?
-        .data();
+/// Resolves on the first `ok` event of `target`, rejects on its first `error` event.
+async fn next_event(target: &web_sys::EventTarget, ok: &str) -> Result<(), ()> {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let opts = web_sys::AddEventListenerOptions::new();
+        opts.set_once(true);
+        let _ = target.add_event_listener_with_callback_and_add_event_listener_options(ok, &resolve, &opts);
+        let _ = target.add_event_listener_with_callback_and_add_event_listener_options("error", &reject, &opts);
+    });
+    JsFuture::from(promise).await.map(|_| ()).map_err(|_| ())
+}
+
+/// Decode up to `max_frames` frames of a video file, `fps` per second from its start.
+pub async fn decode_video(file: &File, fps: f64, max_frames: usize) -> Result<Vec<RgbFrame>, String> {
+    let undecodable = || format!("{} is not a video this browser can decode", file.name());
+    let url = Url::create_object_url_with_blob(file).map_err(js_err("cannot read the file"))?;
+    let video: HtmlVideoElement = document()?.create_element("video").map_err(js_err("no video element"))?.dyn_into().map_err(|_| "no video")?;
+    video.set_muted(true);
+    video.set_preload("auto");
+    video.set_src(&url);
+    let result = async {
+        next_event(&video, "loadeddata").await.map_err(|_| undecodable())?;
+        let (vw, vh) = (video.video_width(), video.video_height());
+        if vw == 0 || vh == 0 {
+            return Err(undecodable());
+        }
+        let (w, h) = fitted(vw, vh);
+        let (_, ctx) = canvas(w, h)?;
+        let duration = video.duration();
+        let count = if duration.is_finite() { ((duration * fps).floor() as usize).clamp(1, max_frames) } else { 1 };
+        let mut frames = Vec::with_capacity(count);
+        for i in 0..count {
+            video.set_current_time(i as f64 / fps);
+            next_event(&video, "seeked").await.map_err(|_| undecodable())?;
+            ctx.draw_image_with_html_video_element_and_dw_and_dh(&video, 0.0, 0.0, w as f64, h as f64).map_err(js_err("cannot draw the frame"))?;
+            frames.push(read_frame(&ctx, w, h)?);
+        }
+        Ok(frames)
+    }
+    .await;
+    video.remove_attribute("src").ok();
+    Url::revoke_object_url(&url).ok();
+    result
+}
+
+/// Planar RGB in [0, 1] (`size` x `size`) as a PNG data URL, for thumbnails.
+pub fn planar_to_data_url(planar: &[f32], size: usize) -> Result<String, String> {
+    let (canvas, ctx) = canvas(size as u32, size as u32)?;
     let plane = size * size;
-    let mut chw = vec![0.0f32; 3 * plane];
-    for (i, px) in rgba.chunks_exact(4).enumerate() {
+    let mut rgba = vec![255u8; plane * 4];
+    for i in 0..plane {
         for c in 0..3 {
-            chw[c * plane + i] = px[c] as f32 / 255.0;
+            rgba[i * 4 + c] = (planar[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8;
         }
     }
-    let preview = canvas.to_data_url().map_err(js_err("cannot preview"))?;
-    Ok((chw, preview))
+    let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), size as u32, size as u32).map_err(js_err("no image data"))?;
+    ctx.put_image_data(&data, 0.0, 0.0).map_err(js_err("cannot draw"))?;
+    canvas.to_data_url().map_err(js_err("cannot encode"))
+}
+
+/// A frame drawn onto a visible canvas (the crop editor's background).
+pub fn draw_frame(target: &HtmlCanvasElement, frame: &RgbFrame) -> Result<(), String> {
+    target.set_width(frame.width as u32);
+    target.set_height(frame.height as u32);
+    let ctx = target.get_context("2d").map_err(js_err("no 2d context"))?.ok_or("no 2d context")?.dyn_into::<CanvasRenderingContext2d>().map_err(|_| "no 2d context")?;
+    let rgba: Vec<u8> = frame.pixels.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+    let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), frame.width as u32, frame.height as u32).map_err(js_err("no image data"))?;
+    ctx.put_image_data(&data, 0.0, 0.0).map_err(js_err("cannot draw"))
+}
+
+/// The camera, playing into a hidden video element.
+pub struct Webcam {
+    video: HtmlVideoElement,
+    stream: MediaStream,
+    ctx: Option<(CanvasRenderingContext2d, u32, u32)>,
+}
+
+impl Webcam {
+    pub async fn start() -> Result<Self, String> {
+        let devices = web_sys::window().ok_or("no window")?.navigator().media_devices().map_err(|_| "this browser gives no camera access")?;
+        let constraints = web_sys::MediaStreamConstraints::new();
+        constraints.set_video(&JsValue::TRUE);
+        let promise = devices.get_user_media_with_constraints(&constraints).map_err(js_err("camera"))?;
+        let stream: MediaStream = JsFuture::from(promise)
+            .await
+            .map_err(|e| format!("the camera could not start ({})", js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "permission denied or no camera".into())))?
+            .dyn_into()
+            .map_err(|_| "no media stream")?;
+        let video: HtmlVideoElement = document()?.create_element("video").map_err(js_err("no video element"))?.dyn_into().map_err(|_| "no video")?;
+        video.set_muted(true);
+        video.set_src_object(Some(&stream));
+        let _ = JsFuture::from(video.play().map_err(js_err("cannot play the camera"))?).await;
+        Ok(Self { video, stream, ctx: None })
+    }
+
+    /// The current camera image.
+    pub fn grab(&mut self) -> Result<RgbFrame, String> {
+        let (vw, vh) = (self.video.video_width(), self.video.video_height());
+        if vw == 0 || vh == 0 {
+            return Err("the camera gives no picture yet".into());
+        }
+        if self.ctx.as_ref().is_none_or(|(_, w, h)| (*w, *h) != fitted(vw, vh)) {
+            let (w, h) = fitted(vw, vh);
+            self.ctx = Some((canvas(w, h)?.1, w, h));
+        }
+        let (ctx, w, h) = self.ctx.as_ref().expect("set above");
+        ctx.draw_image_with_html_video_element_and_dw_and_dh(&self.video, 0.0, 0.0, *w as f64, *h as f64).map_err(js_err("cannot draw the camera image"))?;
+        read_frame(ctx, *w, *h)
+    }
+
+    pub fn stop(&self) {
+        for track in self.stream.get_tracks().iter() {
+            if let Ok(track) = track.dyn_into::<web_sys::MediaStreamTrack>() {
+                track.stop();
+            }
+        }
+    }
 }
 
 /// Fetch one of the app's own static files as bytes.
 pub async fn fetch_bytes(path: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(path))
-        .await
-        .map_err(js_err(path))?
-        .dyn_into()
-        .map_err(|_| "not a response")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(path)).await.map_err(js_err(path))?.dyn_into().map_err(|_| "not a response")?;
     if !response.ok() {
         return Err(format!("{path}: HTTP {}", response.status()));
     }

@@ -1,76 +1,45 @@
-//! The page: WebGPU check, default weights, and the embedding of a face the user picks.
+//! The page: WebGPU check, the models loading with visible progress, what the weights are,
+//! and the screens (clips, webcam).
+
+use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
 
-use crate::gpu::{self, LoadedModel};
-use crate::media;
-
-const DEFAULT_WEIGHTS: &str = "weights/default.fabnet";
+use crate::clips::Clips;
+use crate::gpu::{self, Engine};
+use crate::webcam::WebcamPanel;
 
 #[derive(Clone, PartialEq)]
 enum Status {
-    Starting,
+    Loading(String),
     NoWebGpu,
-    Ready(String),
+    Ready,
     Failed(String),
-}
-
-#[derive(Clone)]
-struct Embedded {
-    name: String,
-    preview: String,
-    values: Vec<f32>,
 }
 
 #[component]
 pub fn App() -> impl IntoView {
-    let status = RwSignal::new(Status::Starting);
-    let model = StoredValue::new_local(None::<LoadedModel>);
-    let embedded = RwSignal::new(None::<Embedded>);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let status = RwSignal::new(Status::Loading("starting".into()));
+    let engine = RwSignal::new_local(None::<Rc<Engine>>);
+    let about = RwSignal::new(String::new());
 
-    // Start the GPU and load the default weights once.
     spawn_local(async move {
         if !gpu::webgpu_available() {
             status.set(Status::NoWebGpu);
             return;
         }
-        let result = async {
-            let device = gpu::init_device().await?;
-            let bytes = media::fetch_bytes(DEFAULT_WEIGHTS).await?;
-            gpu::load(&bytes, &device)
-        }
-        .await;
-        match result {
-            Ok(loaded) => {
-                let c = loaded.info.config;
-                status.set(Status::Ready(format!(
-                    "{} px faces, {}-d embedding. {}",
-                    c.image_size, c.embedding_dim, loaded.info.provenance
-                )));
-                model.set_value(Some(loaded));
+        match Engine::start(|step| status.set(Status::Loading(step.to_string()))).await {
+            Ok(e) => {
+                let c = e.info.config;
+                about.set(format!("{} px faces, {}-d embedding. {}", c.image_size, c.embedding_dim, e.info.provenance));
+                engine.set(Some(Rc::new(e)));
+                status.set(Status::Ready);
             }
             Err(e) => status.set(Status::Failed(e)),
         }
     });
-
-    let on_pick = move |ev: leptos::ev::Event| {
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else { return };
-        let Some(file) = input.files().and_then(|f| f.get(0)) else { return };
-        error.set(None);
-        busy.set(true);
-        spawn_local(async move {
-            match embed_file(model, &file).await {
-                Ok(e) => embedded.set(Some(e)),
-                Err(e) => error.set(Some(e)),
-            }
-            busy.set(false);
-        });
-    };
+    let engine_signal: Signal<Option<Rc<Engine>>, LocalStorage> = engine.into();
 
     view! {
         <main>
@@ -78,74 +47,30 @@ pub fn App() -> impl IntoView {
                 <h1>"FAb-Net"</h1>
                 <p class="tagline">
                     "Self-supervised facial attribute embeddings, computed on your own GPU. "
-                    "Nothing you load leaves this device."
+                    "Nothing you load leaves this device: the page fetches only its own files."
                 </p>
             </header>
-            <section class="status" data-testid="status">
+            <section class="panel status" data-testid="status">
                 {move || match status.get() {
-                    Status::Starting => view! { <p>"Starting WebGPU and loading the default weights…"</p> }.into_any(),
+                    Status::Loading(step) => view! { <p class="busy" data-testid="loading">"Loading: " {step} "…"</p> }.into_any(),
                     Status::NoWebGpu => view! {
                         <p class="problem" data-testid="error">
                             "This browser has no WebGPU. Use a recent Chrome, Edge or Safari, or enable WebGPU in your browser's settings, then reload."
                         </p>
                     }.into_any(),
                     Status::Failed(e) => view! { <p class="problem" data-testid="error">{e}</p> }.into_any(),
-                    Status::Ready(about) => view! { <p data-testid="model-ready">"Model ready: " {about}</p> }.into_any(),
+                    Status::Ready => view! {
+                        <p data-testid="model-ready">"Model and face detector ready on WebGPU."</p>
+                        <details class="about" data-testid="about-weights">
+                            <summary>"About these weights"</summary>
+                            <p>{move || about.get()}</p>
+                            <p>"Faces are found with MTCNN (facenet-pytorch's weights, MIT licence), run on your GPU."</p>
+                        </details>
+                    }.into_any(),
                 }}
             </section>
-            <section class="pick">
-                <label>
-                    "Embed a face image: "
-                    <input type="file" accept="image/*" data-testid="image-input" on:change=on_pick
-                        prop:disabled=move || !matches!(status.get(), Status::Ready(_)) || busy.get() />
-                </label>
-                {move || busy.get().then(|| view! { <span class="busy">"embedding…"</span> })}
-                {move || error.get().map(|e| view! { <p class="problem" data-testid="error">{e}</p> })}
-            </section>
-            {move || embedded.get().map(|e| view! { <EmbeddingView embedded=e /> })}
+            <Clips engine=engine_signal />
+            <WebcamPanel engine=engine_signal />
         </main>
-    }
-}
-
-/// Decode `file`, embed it with the loaded model, and describe the result.
-async fn embed_file(model: StoredValue<Option<LoadedModel>, LocalStorage>, file: &web_sys::File) -> Result<Embedded, String> {
-    let size = model
-        .with_value(|m| m.as_ref().map(|m| m.model.config.image_size))
-        .ok_or("the model is not loaded yet")?;
-    let (chw, preview) = media::image_file_to_chw(file, size).await?;
-    // The model leaves its slot while the GPU works (the embedding is awaited), then goes back.
-    let loaded = model.try_update_value(|m| m.take()).flatten().ok_or("the model is busy")?;
-    let values = gpu::embed(&loaded, chw).await;
-    model.set_value(Some(loaded));
-    Ok(Embedded { name: file.name(), preview, values: values? })
-}
-
-#[component]
-fn EmbeddingView(embedded: Embedded) -> impl IntoView {
-    let peak = embedded.values.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
-    let norm = embedded.values.iter().map(|v| v * v).sum::<f32>().sqrt();
-    let bars = embedded
-        .values
-        .iter()
-        .map(|v| {
-            let height = 50.0 * v.abs() / peak;
-            let style = if *v >= 0.0 {
-                format!("height:{height:.1}px;margin-top:{:.1}px", 50.0 - height)
-            } else {
-                format!("height:{height:.1}px;margin-top:50px")
-            };
-            view! { <span class="bar" class:negative=*v < 0.0 style=style title=format!("{v:.4}")></span> }
-        })
-        .collect_view();
-    let json = serde_json::to_string(&embedded.values).unwrap_or_default();
-    view! {
-        <section class="embedding">
-            <img src=embedded.preview.clone() alt="the face as the model sees it" width="128" height="128" />
-            <div>
-                <p>{embedded.name.clone()} ": " {embedded.values.len()} " dimensions, norm " {format!("{norm:.3}")}</p>
-                <div class="bars" data-testid="embedding-plot">{bars}</div>
-                <details><summary>"Values"</summary><code data-testid="embedding">{json}</code></details>
-            </div>
-        </section>
     }
 }

@@ -13,7 +13,6 @@ pub mod train;
 pub mod warp;
 pub mod weights;
 
-#[cfg(feature = "native")]
 pub mod data;
 #[cfg(feature = "native")]
 pub mod import;

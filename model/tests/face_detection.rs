@@ -146,3 +146,22 @@ fn a_change_of_shot_is_a_cut_and_carphone_has_none() {
     let switch = histogram_distance(&carphone[119], &bunny);
     assert!(switch > threshold, "carphone -> bigbuckbunny differs by only {switch}");
 }
+
+#[test]
+fn following_with_o_net_alone_keeps_the_carphone_face() {
+    // Detect once, then follow frame to frame (what the webcam does): the face is never lost
+    // and stays where the full cascade finds it.
+    let detector = detector();
+    let mut faces = detect(&detector, "carphone/frame00001.png");
+    let mut worst = 1.0f32;
+    for i in 2..=120 {
+        let frame = load(&format!("carphone/frame{i:05}.png"));
+        faces = pollster::block_on(detector.follow(&frame, &faces)).unwrap();
+        assert_eq!(faces.len(), 1, "frame {i}: the face was lost");
+        if i % 10 == 0 {
+            let full = pollster::block_on(detector.detect(&frame)).unwrap();
+            worst = worst.min(faces[0].bbox.iou(&full[0].bbox));
+        }
+    }
+    assert!(worst > 0.7, "followed box overlaps the full detection by only {worst}");
+}

@@ -90,7 +90,7 @@ impl FaceTracks {
             let val = TrackFolder { frames: val_frames, ..train.clone() };
             return Split { train: FaceTracks { tracks: vec![train] }, val: FaceTracks { tracks: vec![val] }, by_identity: false };
         }
-        let mut order: Vec<(u64, &String)> = ids.iter().map(|id| (super::sampler::hash(&[seed, fnv(id)]), id)).collect();
+        let mut order: Vec<(u64, &String)> = ids.iter().map(|id| (super::hash::hash(&[seed, fnv(id)]), id)).collect();
         order.sort();
         let k = ((ids.len() as f64 * fraction).round() as usize).clamp(1, ids.len() - 1);
         let held: Vec<&String> = order.iter().take(k).map(|(_, id)| *id).collect();

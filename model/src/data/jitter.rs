@@ -6,7 +6,7 @@
 
 use crate::face::RgbFrame;
 
-use super::sampler::{below, hash};
+use super::hash::{below, hash};
 
 const PAD_LEFT: f32 = 20.0;
 const PAD_TOP: f32 = 80.0;
@@ -31,14 +31,22 @@ impl CropJitter {
         Self { size: size as f32, dx: below(hash(&[h, 1]), room) as f32, dy: below(hash(&[h, 2]), room) as f32 }
     }
 
-    /// The crop of `frame`, resampled to `size` x `size`, planar RGB in [0, 1].
+    /// The crop of a face-track frame (a whole VoxCeleb-like crop), resampled to `size` x
+    /// `size`, planar RGB in [0, 1].
     pub fn apply(&self, frame: &RgbFrame, size: usize) -> Vec<f32> {
-        // Padded 256 image is 296 x 366; its centre 190 px square starts at (53, 88).
+        self.apply_within(frame, 0.0, 0.0, frame.width as f32, frame.height as f32, size)
+    }
+
+    /// The same crop taken inside the window `(x0, y0, w, h)` of a larger frame that the
+    /// VoxCeleb-like crop would have been cut from: one resampling instead of two (the app
+    /// crops live video this way).
+    pub fn apply_within(&self, frame: &RgbFrame, x0: f32, y0: f32, w: f32, h: f32, size: usize) -> Vec<f32> {
+        // The padded 256 image is 296 x 366; its centre 190 px square starts at (53, 88).
         let (pw, ph) = (256.0 + 2.0 * PAD_LEFT, 256.0 + PAD_TOP + 30.0);
-        let x0 = (pw - PRECROP) / 2.0 + self.dx - PAD_LEFT;
-        let y0 = (ph - PRECROP) / 2.0 + self.dy - PAD_TOP;
-        let (sx, sy) = (frame.width as f32 / 256.0, frame.height as f32 / 256.0);
-        crate::face::crop::sample_window(frame, x0 * sx, y0 * sy, self.size * sx, self.size * sy, size)
+        let cx = (pw - PRECROP) / 2.0 + self.dx - PAD_LEFT;
+        let cy = (ph - PRECROP) / 2.0 + self.dy - PAD_TOP;
+        let (sx, sy) = (w / 256.0, h / 256.0);
+        crate::face::crop::sample_window(frame, x0 + cx * sx, y0 + cy * sy, self.size * sx, self.size * sy, size)
     }
 }
 

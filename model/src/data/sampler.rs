@@ -1,26 +1,9 @@
 //! Which frames make each example, decided by a hash of (seed, epoch, index) alone: no RNG
 //! state to save, so a resumed run draws exactly the examples the interrupted one would have.
 
+pub use super::hash::{below, hash};
 use super::folders::FaceTracks;
 use super::jitter::CropJitter;
-
-/// SplitMix64 over a few words: a fast, well-mixed, platform-independent hash.
-pub fn hash(words: &[u64]) -> u64 {
-    let mut h = 0x9e3779b97f4a7c15u64;
-    for &w in words {
-        h = h.wrapping_add(w).wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = h;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        h = z ^ (z >> 31);
-    }
-    h
-}
-
-/// A uniform draw in `0..n` from a hash.
-pub fn below(h: u64, n: usize) -> usize {
-    ((h as u128 * n as u128) >> 64) as usize
-}
 
 /// One example: a target frame and `sources` frames of the same track, each with its crop.
 #[derive(Debug, Clone, PartialEq)]

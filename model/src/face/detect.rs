@@ -159,8 +159,22 @@ impl Detector {
         let refined: Vec<BoundingBox> =
             pick(refined, 0.7, Overlap::Union).into_iter().map(|c| c.bbox.regress(c.reg).squared()).collect();
 
-        // Stage 3: O-Net on 48x48 crops; landmarks are placed in the box before regression.
-        let (kept, batches) = crop_batch(frame, &image, &refined, 48);
+        self.output_stage(frame, &image, &refined).await
+    }
+
+    /// Follow faces already found into the next frame with O-Net alone, on a square around
+    /// each previous box: one small forward pass instead of the pyramid, which keeps a webcam
+    /// live. Faces it loses (score under the last threshold) are simply not returned; the
+    /// caller runs [`Detector::detect`] again when it has none left.
+    pub async fn follow(&self, frame: &RgbFrame, previous: &[Detection]) -> Result<Vec<Detection>, DetectError> {
+        let image = frame.planar_window(0, 0, frame.width, frame.height);
+        let boxes: Vec<BoundingBox> = previous.iter().map(|d| d.bbox.squared()).collect();
+        self.output_stage(frame, &image, &boxes).await
+    }
+
+    /// Stage 3: O-Net on 48x48 crops; landmarks are placed in the box before regression.
+    async fn output_stage(&self, frame: &RgbFrame, image: &[f32], candidates: &[BoundingBox]) -> Result<Vec<Detection>, DetectError> {
+        let (kept, batches) = crop_batch(frame, image, candidates, 48);
         let mut faces = Vec::new();
         let mut regs = Vec::new();
         for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 48 * 48)) {

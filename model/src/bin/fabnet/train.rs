@@ -86,6 +86,9 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, default_value = "flex")]
     pub backend: String,
+    /// What the data is, in words, recorded in the weights' provenance (e.g. "VoxCeleb2 dev").
+    #[arg(long)]
+    pub describe_data: Option<String>,
     /// Continue the run in --out from its checkpoint (its saved settings win).
     #[arg(long)]
     pub resume: bool,
@@ -417,9 +420,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 fn provenance(args: &TrainArgs, state: &RunState, which: &str) -> String {
+    let data = args.describe_data.as_ref().map(|d| format!("Data: {d}. ")).unwrap_or_default();
     format!(
-        "{which} weights of `fabnet train --data {} --preset {} --views {} --epochs {} --steps-per-epoch {} --batch {} --lr {} --optimizer {} --seed {}` after {} steps (epoch {}); validation L1 {:.4}",
-        args.data.display(), args.preset, args.views, args.epochs, args.steps_per_epoch, args.batch, args.lr, args.optimizer, args.seed,
-        state.step, state.epoch + 1, state.best_val.unwrap_or(f64::NAN)
+        "{data}The {which} weights of `fabnet train --data {} --preset {} --views {} --epochs {} --stage1-epochs {} --steps-per-epoch {} --batch {} --lr {} --optimizer {} --patience {} --seed {}`, after {} steps; validation L1 {:.4}.",
+        args.data.display(), args.preset, args.views, args.epochs, args.stage1_epochs.unwrap_or(args.epochs / 2), args.steps_per_epoch,
+        args.batch, args.lr, args.optimizer, args.patience, args.seed, state.step, state.best_val.unwrap_or(f64::NAN)
     )
 }

@@ -1,0 +1,144 @@
+//! The webcam screen: the face is found on the GPU (detected, then followed from frame to
+//! frame), cropped as in training and embedded; the box, the embedding and the frames per
+//! second update live.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+
+use fabnet::face::Detection;
+
+use crate::faces;
+use crate::gpu::Engine;
+use crate::media::{self, Webcam};
+use crate::plots::EmbeddingBars;
+
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+}
+
+#[component]
+pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl IntoView {
+    let running = RwSignal::new(false);
+    let fps = RwSignal::new(0.0f64);
+    let frames = RwSignal::new(0u64);
+    let embedding = RwSignal::new(None::<Vec<f32>>);
+    let face_seen = RwSignal::new(true);
+    let timing = RwSignal::new((0.0f64, 0.0f64));
+    let error = RwSignal::new(None::<String>);
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+
+    let start = move |_| {
+        let Some(engine) = engine.get_untracked() else { return };
+        error.set(None);
+        running.set(true);
+        spawn_local(async move {
+            let mut cam = match Webcam::start().await {
+                Ok(c) => c,
+                Err(e) => {
+                    error.set(Some(e));
+                    running.set(false);
+                    return;
+                }
+            };
+            let mut window_start = now_ms();
+            let mut in_window = 0u32;
+            let mut followed: Vec<Detection> = Vec::new();
+            while running.get_untracked() {
+                if let Err(e) = live_step(&engine, &mut cam, &mut followed, frames.get_untracked(), canvas_ref, embedding, face_seen, timing).await {
+                    // The first frames may not have arrived yet: wait, do not fail.
+                    if !e.contains("no picture yet") {
+                        error.set(Some(e));
+                        break;
+                    }
+                    gloo_timers::future::TimeoutFuture::new(50).await;
+                    continue;
+                }
+                frames.update(|n| *n += 1);
+                in_window += 1;
+                let elapsed = now_ms() - window_start;
+                if elapsed >= 1000.0 {
+                    fps.set(in_window as f64 * 1000.0 / elapsed);
+                    window_start = now_ms();
+                    in_window = 0;
+                }
+            }
+            cam.stop();
+            running.set(false);
+        });
+    };
+
+    view! {
+        <section class="panel webcam">
+            <h2>"Webcam"</h2>
+            <p class="hint">"Live embedding of the face in front of your camera. The picture never leaves this page."</p>
+            <div class="controls">
+                <button data-testid="webcam-start" on:click=start prop:disabled=move || running.get() || engine.get().is_none()>"Start camera"</button>
+                <button data-testid="webcam-stop" on:click=move |_| running.set(false) prop:disabled=move || !running.get()>"Stop"</button>
+                <span>"frames/s: " <output data-testid="webcam-fps">{move || format!("{:.1}", fps.get())}</output></span>
+                <span>"frames: " <output data-testid="webcam-frames">{move || frames.get()}</output></span>
+                <span class="muted" data-testid="webcam-timing">{move || { let (d, e) = timing.get(); format!("face {d:.0} ms, embedding {e:.0} ms") }}</span>
+            </div>
+            {move || error.get().map(|e| view! { <p class="problem" data-testid="error">{e}</p> })}
+            <div class="live">
+                <canvas node_ref=canvas_ref data-testid="webcam-view"></canvas>
+                <div>
+                    {move || (!face_seen.get() && running.get()).then(|| view! { <p class="muted">"no face in view"</p> })}
+                    {move || embedding.get().map(|v| view! { <EmbeddingBars values=v testid="webcam-embedding" /> })}
+                </div>
+            </div>
+        </section>
+    }
+}
+
+/// Run the whole detector this often even while a face is being followed, to catch new faces.
+const REDETECT_EVERY: u64 = 30;
+
+/// One camera frame: find the face (follow the last one with O-Net when there is one, the
+/// full cascade otherwise), draw, crop, embed.
+#[allow(clippy::too_many_arguments)]
+async fn live_step(
+    engine: &Engine,
+    cam: &mut Webcam,
+    followed: &mut Vec<Detection>,
+    frame_number: u64,
+    canvas_ref: NodeRef<leptos::html::Canvas>,
+    embedding: RwSignal<Option<Vec<f32>>>,
+    face_seen: RwSignal<bool>,
+    timing: RwSignal<(f64, f64)>,
+) -> Result<(), String> {
+    let frame = cam.grab()?;
+    let t0 = now_ms();
+    let mut faces = Vec::new();
+    if !followed.is_empty() && frame_number % REDETECT_EVERY != 0 {
+        faces = engine.follow(&frame, followed).await?;
+    }
+    if faces.is_empty() {
+        faces = engine.detect(&frame).await?;
+    }
+    *followed = faces.clone();
+    let t1 = now_ms();
+    // The largest face is the one in front of the camera.
+    let face = faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area())).map(|d| d.bbox);
+    if let Some(canvas) = canvas_ref.get_untracked() {
+        let canvas: HtmlCanvasElement = canvas.into();
+        media::draw_frame(&canvas, &frame)?;
+        if let (Some(b), Ok(Some(ctx))) = (face, canvas.get_context("2d")) {
+            let ctx: CanvasRenderingContext2d = ctx.unchecked_into();
+            ctx.set_stroke_style_str("#22c55e");
+            ctx.set_line_width(2.0);
+            ctx.stroke_rect(b.x1 as f64, b.y1 as f64, b.width() as f64, b.height() as f64);
+        }
+    }
+    face_seen.set(face.is_some());
+    if let Some(b) = face {
+        let input = faces::network_input(&frame, &b, engine.input_size());
+        let mut out = engine.embed(&[input]).await?;
+        embedding.set(out.pop());
+    }
+    timing.set((t1 - t0, now_ms() - t1));
+    Ok(())
+}
