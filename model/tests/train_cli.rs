@@ -134,7 +134,7 @@ fn ctrl_c_checkpoints_and_resume_continues_exactly() {
     // Interrupted with SIGINT once training is under way, then resumed.
     let parted = base.join("parted");
     let args = train_args(data, &parted, &common);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fabnet")).args(&args).stderr(Stdio::piped()).spawn().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_fabnet")).args(&args).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
     while !parted.join("metrics.csv").exists() || metrics(&parted).len() < 2 {
         assert!(start.elapsed() < Duration::from_secs(120), "training never started");

@@ -20,6 +20,7 @@ import traceback
 
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 DIST, DATA = sys.argv[1], sys.argv[2]
@@ -54,7 +55,7 @@ def browser(tmp, y4m):
                 f"--user-data-dir={tmp}/profile", "--use-fake-device-for-media-stream",
                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"]:
         opts.add_argument(arg)
-    service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver")
+    service = Service(executable_path="/usr/bin/chromedriver")
     return webdriver.Chrome(options=opts, service=service)
 
 
