@@ -13,7 +13,9 @@ use anyhow::{Result, bail};
 use burn::module::{Param, RunningState};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::linear::{Probe, symmetric_eigen};
+use nalgebra::{DMatrix, DVector};
+
+use super::linear::Probe;
 use crate::LinearHead;
 
 /// The head's outputs equal [`Probe::predict`] (up to f32 rounding).
@@ -44,25 +46,10 @@ pub fn to_head(probe: &Probe, device: &Device) -> Result<LinearHead> {
 
 /// The minimum-norm `beta` `[E]` with `Wᵀ beta = b`, or an error when there is none.
 fn fold_bias(w: &[f64], b: &[f64], e: usize, k: usize) -> Result<Vec<f64>> {
-    let mut gram = vec![0.0; k * k];
-    for row in w.chunks_exact(k) {
-        for p in 0..k {
-            for q in 0..k {
-                gram[p * k + q] += row[p] * row[q];
-            }
-        }
-    }
-    let (values, vectors) = symmetric_eigen(&gram, k);
-    let largest = values.iter().cloned().fold(0.0, f64::max);
-    // (WᵀW)⁺ b over the eigenvectors with non-negligible eigenvalues.
-    let mut m = vec![0.0; k];
-    for (i, &value) in values.iter().enumerate() {
-        if value > 1e-10 * largest {
-            let along = (0..k).map(|r| vectors[r * k + i] * b[r]).sum::<f64>() / value;
-            (0..k).for_each(|r| m[r] += along * vectors[r * k + i]);
-        }
-    }
-    let beta: Vec<f64> = w.chunks_exact(k).map(|row| row.iter().zip(&m).map(|(a, b)| a * b).sum()).collect();
+    // Minimum-norm least squares through the SVD: exact whenever `Wᵀ beta = b` is solvable.
+    let wt = DMatrix::from_row_slice(e, k, w).transpose();
+    let beta = wt.svd(true, true).solve(&DVector::from_column_slice(b), 1e-12).map_err(|e| anyhow::anyhow!("cannot fold the bias: {e}"))?;
+    let beta: Vec<f64> = beta.iter().copied().collect();
     let residual = (0..k)
         .map(|o| ((0..e).map(|j| w[j * k + o] * beta[j]).sum::<f64>() - b[o]).powi(2))
         .sum::<f64>()

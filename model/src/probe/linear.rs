@@ -6,6 +6,8 @@
 //! video frames do not leak between folds), or fixed when asked or when there are too few
 //! samples to cross-validate.
 
+use nalgebra::DMatrix;
+
 /// Features whose spread is smaller are divided by this instead, so that the head's BatchNorm
 /// (which divides by `sqrt(var + 1e-5)`) can reproduce the division exactly.
 pub const STD_FLOOR: f64 = 1e-2;
@@ -168,8 +170,12 @@ impl Moments {
             a[j * e + j] = 1.0;
             b[j * k..(j + 1) * k].iter_mut().for_each(|v| *v = 0.0);
         }
-        let l = cholesky(&a, e).expect("ridge system is positive definite for lambda > 0");
-        let w = cholesky_solve(&l, e, &b, k);
+        let w = DMatrix::from_row_slice(e, e, &a)
+            .cholesky()
+            .expect("ridge system is positive definite for lambda > 0")
+            .solve(&DMatrix::from_row_slice(e, k, &b));
+        // Back to row-major [E, K].
+        let w: Vec<f64> = w.transpose().as_slice().to_vec();
         let bias = (0..k).map(|o| ybar[o] - (0..e).map(|i| zbar[i] * w[i * k + o]).sum::<f64>()).collect();
         (w, bias)
     }
@@ -247,81 +253,6 @@ fn standardisation(x: &[Vec<f32>]) -> (Vec<f64>, Vec<f64>) {
     (means, vars.into_iter().map(|v| v.sqrt().max(STD_FLOOR)).collect())
 }
 
-/// Lower-triangular `L` with `L Lᵀ = A` (`A` symmetric positive definite, `[n, n]`).
-pub(crate) fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s = a[i * n + j] - (0..j).map(|p| l[i * n + p] * l[j * n + p]).sum::<f64>();
-            if i == j {
-                if s <= 0.0 || !s.is_finite() {
-                    return None;
-                }
-                l[i * n + i] = s.sqrt();
-            } else {
-                l[i * n + j] = s / l[j * n + j];
-            }
-        }
-    }
-    Some(l)
-}
-
-/// Solve `L Lᵀ X = B` for `B` `[n, k]`.
-pub(crate) fn cholesky_solve(l: &[f64], n: usize, b: &[f64], k: usize) -> Vec<f64> {
-    let mut x = b.to_vec();
-    for c in 0..k {
-        for i in 0..n {
-            let s = x[i * k + c] - (0..i).map(|p| l[i * n + p] * x[p * k + c]).sum::<f64>();
-            x[i * k + c] = s / l[i * n + i];
-        }
-        for i in (0..n).rev() {
-            let s = x[i * k + c] - (i + 1..n).map(|p| l[p * n + i] * x[p * k + c]).sum::<f64>();
-            x[i * k + c] = s / l[i * n + i];
-        }
-    }
-    x
-}
-
-/// Eigenvalues and eigenvectors (columns of the `[n, n]` result) of a symmetric matrix, by
-/// cyclic Jacobi rotations: small matrices only (the probe's `K x K`).
-pub(crate) fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v: Vec<f64> = (0..n * n).map(|i| if i / n == i % n { 1.0 } else { 0.0 }).collect();
-    let norm: f64 = a.iter().map(|x| x * x).sum();
-    for _ in 0..100 {
-        let off: f64 = (0..n).flat_map(|p| (0..n).filter(move |&q| q != p).map(move |q| (p, q))).map(|(p, q)| a[p * n + q].powi(2)).sum();
-        if off <= 1e-30 * norm {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq == 0.0 {
-                    continue;
-                }
-                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for r in 0..n {
-                    let (rp, rq) = (a[r * n + p], a[r * n + q]);
-                    a[r * n + p] = c * rp - s * rq;
-                    a[r * n + q] = s * rp + c * rq;
-                    let (vp, vq) = (v[r * n + p], v[r * n + q]);
-                    v[r * n + p] = c * vp - s * vq;
-                    v[r * n + q] = s * vp + c * vq;
-                }
-                for r in 0..n {
-                    let (pr, qr) = (a[p * n + r], a[q * n + r]);
-                    a[p * n + r] = c * pr - s * qr;
-                    a[q * n + r] = s * pr + c * qr;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| a[i * n + i]).collect(), v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,27 +299,4 @@ mod tests {
         assert!(fit.probe.lambda >= 10.0, "chose {} on noise: {:?}", fit.probe.lambda, fit.cv_losses);
     }
 
-    #[test]
-    fn jacobi_diagonalises_a_symmetric_matrix() {
-        let n = 5;
-        let mut r = noise(3);
-        let m: Vec<f64> = (0..n * n).map(|_| r()).collect();
-        let a: Vec<f64> = (0..n * n).map(|i| m[i] + m[(i % n) * n + i / n]).collect();
-        let (values, vectors) = symmetric_eigen(&a, n);
-        for c in 0..n {
-            for row in 0..n {
-                let av: f64 = (0..n).map(|j| a[row * n + j] * vectors[j * n + c]).sum();
-                assert!((av - values[c] * vectors[row * n + c]).abs() < 1e-10);
-            }
-        }
-    }
-
-    #[test]
-    fn cholesky_solves_and_refuses_indefinite_systems() {
-        let a = [4.0, 2.0, 2.0, 3.0];
-        let l = cholesky(&a, 2).unwrap();
-        let x = cholesky_solve(&l, 2, &[2.0, 1.0], 1);
-        assert!((4.0 * x[0] + 2.0 * x[1] - 2.0).abs() < 1e-12 && (2.0 * x[0] + 3.0 * x[1] - 1.0).abs() < 1e-12);
-        assert!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2).is_none());
-    }
 }
