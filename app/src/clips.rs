@@ -33,6 +33,9 @@ pub enum ClipState {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrackView {
     pub frames: usize,
+    /// Index in the clip of each frame of the track.
+    pub frame_index: Vec<usize>,
+    /// One crop picture per frame, as the network sees it.
     pub thumbs: Vec<String>,
     pub embeddings: Vec<Vec<f32>>,
     pub manual: bool,
@@ -65,10 +68,9 @@ async fn describe(engine: &Engine, frames: &[RgbFrame], tracks: Vec<FaceTrack>, 
     let mut views = Vec::new();
     for track in tracks {
         let inputs: Vec<Vec<f32>> = track.frames.iter().zip(&track.boxes).map(|(&f, b)| faces::network_input(&frames[f], b, size)).collect();
-        let step = inputs.len().div_ceil(THUMBS_PER_TRACK).max(1);
-        let thumbs = inputs.iter().step_by(step).map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
+        let thumbs = inputs.iter().map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
         let embeddings = engine.embed(&inputs).await?;
-        views.push(TrackView { frames: inputs.len(), thumbs, embeddings, manual });
+        views.push(TrackView { frames: inputs.len(), frame_index: track.frames.clone(), thumbs, embeddings, manual });
     }
     Ok(views)
 }
@@ -108,8 +110,7 @@ async fn add_clip(engine: Rc<Engine>, file: File, id: usize, clips: RwSignal<Vec
 }
 
 #[component]
-pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl IntoView {
-    let clips = RwSignal::new(Vec::<ClipView>::new());
+pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>) -> impl IntoView {
     let store: Frames = StoredValue::new_local(HashMap::new());
     let next_id = StoredValue::new(0usize);
 
@@ -165,7 +166,7 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
                 {tracks.into_iter().enumerate().map(|(k, t)| view! {
                     <div class="track" data-testid="face-track" data-frames=t.frames.to_string()>
                         <span class="track-label">{format!("track {} · {} frames{}", k + 1, t.frames, if t.manual { " · crop set by hand" } else { "" })}</span>
-                        <div class="thumbs">{t.thumbs.into_iter().map(|src| view! { <img src=src width="48" height="48" alt="face crop" /> }).collect_view()}</div>
+                        <div class="thumbs">{t.thumbs.iter().step_by(t.thumbs.len().div_ceil(THUMBS_PER_TRACK).max(1)).cloned().map(|src| view! { <img src=src width="48" height="48" alt="face crop" /> }).collect_view()}</div>
                     </div>
                 }).collect_view()}
             }.into_any()

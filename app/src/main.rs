@@ -1,8 +1,10 @@
 //! The browser front-end: FAb-Net and the MTCNN face detector on the user's WebGPU device.
 //! Screens: clips (decode, find faces, follow them into tracks, crop as in training) and the
-//! webcam (live detection and embedding).
+//! webcam (live detection and embedding), and the explorer (PCA of every embedded face,
+//! nearest neighbours by cosine similarity).
 
 mod clips;
+mod explore;
 mod faces;
 mod gpu;
 mod media;

@@ -6,7 +6,8 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::clips::Clips;
+use crate::clips::{ClipView, Clips};
+use crate::explore::Explorer;
 use crate::gpu::{self, Engine};
 use crate::webcam::WebcamPanel;
 
@@ -23,6 +24,8 @@ pub fn App() -> impl IntoView {
     let status = RwSignal::new(Status::Loading("starting".into()));
     let engine = RwSignal::new_local(None::<Rc<Engine>>);
     let about = RwSignal::new(String::new());
+    let clips = RwSignal::new(Vec::<ClipView>::new());
+    let live = RwSignal::new(None::<Vec<f32>>);
 
     spawn_local(async move {
         if !gpu::webgpu_available() {
@@ -69,8 +72,9 @@ pub fn App() -> impl IntoView {
                     }.into_any(),
                 }}
             </section>
-            <Clips engine=engine_signal />
-            <WebcamPanel engine=engine_signal />
+            <Clips engine=engine_signal clips=clips />
+            <WebcamPanel engine=engine_signal embedding=live />
+            <Explorer clips=clips live=live />
         </main>
     }
 }

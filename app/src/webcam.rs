@@ -21,11 +21,10 @@ fn now_ms() -> f64 {
 }
 
 #[component]
-pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl IntoView {
+pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: RwSignal<Option<Vec<f32>>>) -> impl IntoView {
     let running = RwSignal::new(false);
     let fps = RwSignal::new(0.0f64);
     let frames = RwSignal::new(0u64);
-    let embedding = RwSignal::new(None::<Vec<f32>>);
     let face_seen = RwSignal::new(true);
     let timing = RwSignal::new((0.0f64, 0.0f64));
     let error = RwSignal::new(None::<String>);

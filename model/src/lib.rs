@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod config;
 pub mod curriculum;
+pub mod explore;
 pub mod face;
 pub mod loss;
 pub mod net;

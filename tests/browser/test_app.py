@@ -5,7 +5,8 @@
 Serves DIST_DIR on 127.0.0.1, drives Chromium through chromedriver (selenium), and checks:
 the models load; the real carphone clip becomes one face track; a file that is not a video is
 reported on its own card while the rest keeps working; a crop drawn by hand replaces the
-detected one; the webcam (fed from carphone as y4m) delivers live embeddings.
+detected one; the explorer plots every embedded face and lists a face's nearest neighbours;
+the webcam (fed from carphone as y4m) delivers live embeddings, placed in the explorer too.
 Prints one line per check and "browser: N passed, M failed" last; exits non-zero on failure.
 """
 import functools
@@ -143,19 +144,30 @@ def main():
         wait_for(driver, "the hand-set crop", lambda d: "crop set by hand" in d.find_element(By.CSS_SELECTOR, "[data-testid=face-track]").text)
         shot(driver, "4-manual-crop")
 
+    def explorer_shows_points_and_neighbours():
+        points = wait_for(driver, "points in the explorer", lambda d: len(testid(d, "explore-point")) >= 30 and testid(d, "explore-point"))
+        testid(driver, "explore-plot")[0].location_once_scrolled_into_view
+        ActionChains(driver).move_to_element(points[5]).click().perform()
+        neighbours = wait_for(driver, "the nearest neighbours", lambda d: testid(d, "neighbour"))
+        assert len(neighbours) == 6, f"{len(neighbours)} neighbours"
+        assert "cosine" in neighbours[0].text, neighbours[0].text
+        shot(driver, "5-explore")
+
     def webcam_embeds_live():
         testid(driver, "webcam-start")[0].click()
         wait_for(driver, "webcam embeddings", lambda d: int(testid(d, "webcam-frames")[0].text) >= 8 and testid(d, "webcam-embedding"))
         fps = float(testid(driver, "webcam-fps")[0].text)
         timing = testid(driver, "webcam-timing")[0].text
         print(f"     webcam: {fps:.1f} frames/s on SwiftShader; last frame: {timing}")
-        shot(driver, "5-webcam")
+        assert testid(driver, "explore-live"), "the webcam's face is placed in the explorer"
+        shot(driver, "6-webcam")
         testid(driver, "webcam-stop")[0].click()
 
     check("page loads the models", loads)
     check("a clip becomes a face track", clip_becomes_a_track)
     check("a bad file is reported alone", bad_file_is_reported_alone)
     check("a crop can be set by hand", crop_by_hand)
+    check("the explorer shows points and neighbours", explorer_shows_points_and_neighbours)
     check("the webcam embeds live", webcam_embeds_live)
     driver.quit()
     server.shutdown()
