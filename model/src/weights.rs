@@ -5,6 +5,7 @@
 use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleStore};
 use burn::tensor::{Bytes, Device};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FabNetConfig;
@@ -45,26 +46,46 @@ impl WeightsInfo {
 #[error("{0}")]
 pub struct WeightsError(pub String);
 
-/// Serialise a model to the weights format.
-pub fn to_bytes(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8>, WeightsError> {
-    let meta = serde_json::to_string(info).map_err(|e| WeightsError(e.to_string()))?;
-    model.sync_running_stats();
-    let mut store = BurnpackStore::from_bytes(None).metadata(META_KEY, meta);
-    store.collect_from(model).map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
+/// A module's tensors as a burnpack, with `meta` (JSON) stored under `key`. Shared by every
+/// weights file of the project (FAb-Net, the face detector).
+pub(crate) fn pack(module: &impl Module, key: &str, meta: &impl Serialize) -> Result<Vec<u8>, WeightsError> {
+    let meta = serde_json::to_string(meta).map_err(|e| WeightsError(e.to_string()))?;
+    let mut store = BurnpackStore::from_bytes(None).metadata(key, meta);
+    store.collect_from(module).map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
     let bytes = store.get_bytes().map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
     Ok(bytes.to_vec())
+}
+
+/// The metadata stored under `key` (`what` names it in errors), parsed; the error says why
+/// the file is not one of ours.
+pub(crate) fn unpack_metadata<T: DeserializeOwned>(bytes: &[u8], key: &str, what: &str) -> Result<T, String> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| e.to_string())?;
+    let meta = reader.metadata().get(key).ok_or_else(|| format!("a burnpack without {what} metadata"))?;
+    serde_json::from_str(meta).map_err(|e| format!("bad metadata: {e}"))
+}
+
+/// Load a burnpack's tensors into `module`; every tensor of the module must be there.
+pub(crate) fn unpack_tensors(bytes: &[u8], module: &mut impl Module) -> Result<(), String> {
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes.to_vec())));
+    let result = store.apply_to(module).map_err(|e| e.to_string())?;
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        let mut problems: Vec<String> = result.errors.iter().map(|e| format!("{e}")).collect();
+        problems.extend(result.missing.iter().map(|(p, _)| format!("missing tensor {p}")));
+        return Err(problems.join("; "));
+    }
+    Ok(())
+}
+
+/// Serialise a model to the weights format.
+pub fn to_bytes(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8>, WeightsError> {
+    model.sync_running_stats();
+    pack(model, META_KEY, info)
 }
 
 /// Read only the header of a weights file.
 pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
     let not_ours = |why: String| WeightsError(format!("not a FAb-Net weights file ({why})"));
-    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| not_ours(e.to_string()))?;
-    let meta = reader
-        .metadata()
-        .get(META_KEY)
-        .ok_or_else(|| not_ours("a burnpack without FAb-Net metadata".into()))?;
-    let info: WeightsInfo = serde_json::from_str(meta).map_err(|e| not_ours(format!("bad metadata: {e}")))?;
+    let info: WeightsInfo = unpack_metadata(bytes, META_KEY, "FAb-Net").map_err(not_ours)?;
     if info.format != FORMAT {
         return Err(not_ours(format!("format '{}', expected '{FORMAT}'", info.format)));
     }
@@ -79,15 +100,7 @@ pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(FabNet, WeightsInfo)
     let mut model = FabNet::new(info.config, device)
         .map_err(|e| WeightsError(e.to_string()))?
         .with_head(head);
-    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes.to_vec())));
-    let result = store
-        .apply_to(&mut model)
-        .map_err(|e| WeightsError(format!("cannot load weights: {e}")))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() {
-        let mut problems: Vec<String> = result.errors.iter().map(|e| format!("{e}")).collect();
-        problems.extend(result.missing.iter().map(|(p, _)| format!("missing tensor {p}")));
-        return Err(WeightsError(format!("weights do not fit their config: {}", problems.join("; "))));
-    }
+    unpack_tensors(bytes, &mut model).map_err(|e| WeightsError(format!("weights do not fit their config: {e}")))?;
     Ok((model.valid(), info))
 }
 

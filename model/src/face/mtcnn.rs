@@ -6,12 +6,11 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PRelu, PReluConfig};
-use burn::store::{BurnpackStore, ModuleStore};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::weights::WeightsError;
+use crate::weights::{self, WeightsError};
 
 fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([c_in, c_out], [k, k]).init(device)
@@ -22,6 +21,11 @@ fn prelu(n: usize, device: &Device) -> PRelu {
 fn pool(k: usize, s: usize) -> MaxPool2d {
     MaxPool2dConfig::new([k, k]).with_strides([s, s]).with_ceil_mode(true).init()
 }
+/// The second channel of a two-way softmax over dim 1: the probability of "face".
+fn face_probability<const D: usize, const D2: usize>(logits: Tensor<D>) -> Tensor<D2> {
+    softmax(logits, 1).narrow(1, 1, 1).squeeze_dim(1)
+}
+
 /// The reference flattens `[B, C, H, W]` as `[B, W, H, C]` before its dense layers.
 fn flatten_whc(x: Tensor<4>) -> Tensor<2> {
     x.permute([0, 3, 2, 1]).flatten(1, 3)
@@ -61,7 +65,7 @@ impl PNet {
         let x = self.pool1.forward(self.prelu1.forward(self.conv1.forward(x)));
         let x = self.prelu2.forward(self.conv2.forward(x));
         let x = self.prelu3.forward(self.conv3.forward(x));
-        let probs = softmax(self.conv4_1.forward(x.clone()), 1).narrow(1, 1, 1).squeeze_dim(1);
+        let probs = face_probability(self.conv4_1.forward(x.clone()));
         (self.conv4_2.forward(x), probs)
     }
 }
@@ -107,7 +111,7 @@ impl RNet {
         let x = self.pool2.forward(self.prelu2.forward(self.conv2.forward(x)));
         let x = self.prelu3.forward(self.conv3.forward(x));
         let x = self.prelu4.forward(self.dense4.forward(flatten_whc(x)));
-        let probs = softmax(self.dense5_1.forward(x.clone()), 1).narrow(1, 1, 1).squeeze_dim(1);
+        let probs = face_probability(self.dense5_1.forward(x.clone()));
         (self.dense5_2.forward(x), probs)
     }
 }
@@ -163,7 +167,7 @@ impl ONet {
         let x = self.pool3.forward(self.prelu3.forward(self.conv3.forward(x)));
         let x = self.prelu4.forward(self.conv4.forward(x));
         let x = self.prelu5.forward(self.dense5.forward(flatten_whc(x)));
-        let probs = softmax(self.dense6_1.forward(x.clone()), 1).narrow(1, 1, 1).squeeze_dim(1);
+        let probs = face_probability(self.dense6_1.forward(x.clone()));
         (self.dense6_2.forward(x.clone()), self.dense6_3.forward(x), probs)
     }
 }
@@ -194,35 +198,24 @@ impl Mtcnn {
     }
 
     pub fn to_bytes(&self, provenance: &str) -> Result<Vec<u8>, WeightsError> {
-        let info = DetectorInfo { format: FORMAT.into(), provenance: provenance.into() };
-        let meta = serde_json::to_string(&info).map_err(|e| WeightsError(e.to_string()))?;
-        let mut store = BurnpackStore::from_bytes(None).metadata(META_KEY, meta);
-        store.collect_from(self).map_err(|e| WeightsError(format!("cannot write detector weights: {e}")))?;
-        Ok(store.get_bytes().map_err(|e| WeightsError(format!("cannot write detector weights: {e}")))?.to_vec())
+        weights::pack(self, META_KEY, &DetectorInfo { format: FORMAT.into(), provenance: provenance.into() })
     }
 
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(Self, DetectorInfo), WeightsError> {
         let not_ours = |why: String| WeightsError(format!("not a face-detector weights file ({why})"));
-        let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-            .map_err(|e| not_ours(e.to_string()))?;
-        let meta = reader.metadata().get(META_KEY).ok_or_else(|| not_ours("no detector metadata".into()))?;
-        let info: DetectorInfo = serde_json::from_str(meta).map_err(|e| not_ours(format!("bad metadata: {e}")))?;
+        let info: DetectorInfo = weights::unpack_metadata(bytes, META_KEY, "detector").map_err(not_ours)?;
         if info.format != FORMAT {
             return Err(not_ours(format!("format '{}', expected '{FORMAT}'", info.format)));
         }
         let mut model = Self::new(device);
-        let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes.to_vec())));
-        let result = store.apply_to(&mut model).map_err(|e| not_ours(e.to_string()))?;
-        if !result.errors.is_empty() || !result.missing.is_empty() {
-            return Err(not_ours(format!("{} errors, {} missing tensors", result.errors.len(), result.missing.len())));
-        }
+        weights::unpack_tensors(bytes, &mut model).map_err(not_ours)?;
         Ok((model, info))
     }
 
     /// Import facenet-pytorch's `pnet.pt`, `rnet.pt` and `onet.pt` from one folder (native).
     #[cfg(feature = "native")]
     pub fn import_facenet(dir: &std::path::Path, device: &Device) -> Result<Self, WeightsError> {
-        use burn::store::{KeyRemapper, PytorchStore};
+        use burn::store::{KeyRemapper, ModuleStore, PytorchStore};
         let mut model = Self::new(device);
         for name in ["pnet", "rnet", "onet"] {
             let path = dir.join(format!("{name}.pt"));
