@@ -4,7 +4,6 @@
 
 use fabnet::data::CropJitter;
 use fabnet::face::{BoundingBox, CropGeometry, RgbFrame, Tracker, TrackerParams};
-use fabnet::face::track::{colour_histogram, histogram_distance};
 
 use crate::gpu::Engine;
 
@@ -25,13 +24,9 @@ pub struct FaceTrack {
 /// Detect faces in every frame and link them into tracks (at least `min_length` frames).
 pub async fn find_tracks(engine: &Engine, frames: &[RgbFrame], min_length: usize, progress: impl Fn(usize)) -> Result<Vec<FaceTrack>, String> {
     let mut tracker = Tracker::new(TrackerParams { min_length, ..TrackerParams::default() });
-    let mut previous: Option<Vec<f32>> = None;
     for (i, frame) in frames.iter().enumerate() {
-        let histogram = colour_histogram(frame);
-        let cut = previous.as_ref().is_some_and(|p| histogram_distance(p, &histogram) > TrackerParams::default().cut_threshold);
-        previous = Some(histogram);
         let faces = engine.detect(frame).await?;
-        tracker.push(&faces, cut);
+        tracker.push_frame(frame, &faces);
         progress(i + 1);
     }
     Ok(tracker

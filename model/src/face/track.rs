@@ -83,11 +83,22 @@ pub struct Tracker {
     finished: Vec<Track>,
     next_id: usize,
     frame: usize,
+    /// The last frame's colour histogram, for [`Tracker::push_frame`]'s cut detection.
+    last_histogram: Option<Vec<f32>>,
 }
 
 impl Tracker {
     pub fn new(params: TrackerParams) -> Self {
-        Self { params, active: Vec::new(), finished: Vec::new(), next_id: 0, frame: 0 }
+        Self { params, active: Vec::new(), finished: Vec::new(), next_id: 0, frame: 0, last_histogram: None }
+    }
+
+    /// Feed the next frame and its detections: a shot cut (the colour histogram jumps by more
+    /// than `cut_threshold` from the last frame) ends every open track first.
+    pub fn push_frame(&mut self, frame: &RgbFrame, detections: &[Detection]) -> Vec<usize> {
+        let histogram = colour_histogram(frame);
+        let cut = self.last_histogram.as_ref().is_some_and(|h| histogram_distance(h, &histogram) > self.params.cut_threshold);
+        self.last_histogram = Some(histogram);
+        self.push(detections, cut)
     }
 
     /// Feed the next frame's detections; `cut` ends every open track first. Returns, for
@@ -228,5 +239,14 @@ mod tests {
         assert_eq!(a.boxes[1].x1, 2.0, "the gap is interpolated");
         // The second face (one frame) and the track after the cut (one frame) are too short.
         assert_eq!(tracks.len(), 1);
+    }
+
+    #[test]
+    fn push_frame_ends_tracks_when_the_picture_changes_shot() {
+        let plain = |v: u8| RgbFrame::new(4, 4, vec![v; 48]).unwrap();
+        let mut tracker = Tracker::new(TrackerParams { min_length: 1, ..TrackerParams::default() });
+        assert_eq!(tracker.push_frame(&plain(10), &[face(0.0)]), vec![0]);
+        assert_eq!(tracker.push_frame(&plain(12), &[face(0.0)]), vec![0], "the same shot continues the track");
+        assert_eq!(tracker.push_frame(&plain(240), &[face(0.0)]), vec![1], "a new shot starts a new track");
     }
 }

@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use fabnet::face::track::{colour_histogram, histogram_distance};
 use fabnet::face::{CropGeometry, Detector, Track, Tracker, TrackerParams};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -153,15 +152,11 @@ fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(
     // Pass 1: find faces and link them into tracks.
     let bar = progress(info.frames, format!("{} (detect)", job.name));
     let mut tracker = Tracker::new(params);
-    let mut previous: Option<Vec<f32>> = None;
     let mut count = 0;
     for frame in video::frames(&job.video, &info)? {
         let frame = frame?;
-        let histogram = colour_histogram(&frame);
-        let cut = previous.as_ref().is_some_and(|p| histogram_distance(p, &histogram) > params.cut_threshold);
-        previous = Some(histogram);
         let faces = pollster::block_on(detector.detect(&frame))?;
-        tracker.push(&faces, cut);
+        tracker.push_frame(&frame, &faces);
         count += 1;
         bar.inc(1);
     }
