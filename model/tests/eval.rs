@@ -4,6 +4,8 @@
 //! `tests/data/fetch.sh`; roll from facenet-pytorch's eye landmarks in
 //! `tests/parity/mtcnn_reference.json`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,11 +13,7 @@ use burn::tensor::Device;
 use fabnet::probe::datasets::{self, Rect, Sample, Task, TaskKind};
 use fabnet::probe::{Dataset, EvalOptions, evaluate, to_head};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("FABNET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fabnet-data"))
-}
+use common::data_dir;
 
 fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)

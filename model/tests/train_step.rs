@@ -2,7 +2,8 @@
 //! what they should.
 //! Frames come from `tests/data/fetch.sh` (cached outside the clone).
 
-use std::path::PathBuf;
+mod common;
+
 
 use burn::tensor::{Device, Tensor};
 use fabnet::image_io::{fit, to_tensor};
@@ -10,11 +11,7 @@ use fabnet::loss::PercentileWindow;
 use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
 use fabnet::{FabNet, FabNetConfig};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("FABNET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/fabnet-data"))
-}
+use common::data_dir;
 
 /// Carphone frames, cropped loosely and squarely around the face (x 40..136, y 8..104).
 fn carphone_faces(frames: &[usize], size: usize) -> Vec<image::RgbImage> {
