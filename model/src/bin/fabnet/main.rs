@@ -211,7 +211,7 @@ fn embed(weights: &Path, backend: &str, images: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn values(data: burn::tensor::TensorData) -> Vec<f32> {
+pub(crate) fn values(data: burn::tensor::TensorData) -> Vec<f32> {
     data.convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
 }
 

@@ -131,7 +131,7 @@ fn to_batch(host: HostBatch, device: &Device) -> Batch {
 }
 
 fn read(t: Tensor<1>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+    crate::values(t.into_data())
 }
 
 /// Writes `dir` as `RUN/checkpoint` atomically: built aside, then swapped in by renames.
@@ -226,7 +226,7 @@ fn save_grid(path: &Path, target: &Tensor<4>, sources: &[Tensor<4>], generation:
     let mut grid = image::RgbImage::new((s * columns.len()) as u32, (s * rows) as u32);
     for (c, column) in columns.iter().enumerate() {
         let channels = column.dims()[1];
-        let values = column.clone().narrow(0, 0, rows).into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+        let values = crate::values(column.clone().narrow(0, 0, rows).into_data());
         for r in 0..rows {
             let plane = &values[r * channels * s * s..(r + 1) * channels * s * s];
             image::imageops::replace(&mut grid, &from_chw(plane, channels, s, s), (c * s) as i64, (r * s) as i64);
