@@ -10,7 +10,7 @@ use fabnet::face::{BoundingBox, RgbFrame};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlInputElement};
+use web_sys::{File, HtmlCanvasElement, HtmlInputElement};
 
 use crate::faces::{self, FaceTrack};
 use crate::gpu::Engine;
@@ -195,16 +195,11 @@ fn CropEditor(id: usize, engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips
     let redraw = move || {
         let (Some(canvas), Some(frame)) = (canvas_ref.get(), first.as_ref()) else { return };
         let canvas: HtmlCanvasElement = canvas.into();
-        let _ = media::draw_frame(&canvas, frame);
-        if let Some((x0, y0, x1, y1)) = drag.get_untracked() {
-            if let Ok(Some(ctx)) = canvas.get_context("2d") {
-                let ctx: CanvasRenderingContext2d = ctx.unchecked_into();
-                ctx.set_stroke_style_str("#22c55e");
-                ctx.set_line_width(2.0);
-                let side = (x1 - x0).abs().max((y1 - y0).abs());
-                ctx.stroke_rect(x0.min(x1), y0.min(y1), side, side);
-            }
-        }
+        let square = drag.get_untracked().map(|(x0, y0, x1, y1)| {
+            let side = (x1 - x0).abs().max((y1 - y0).abs());
+            (x0.min(x1), y0.min(y1), side, side)
+        });
+        let _ = media::draw_frame(&canvas, frame, square);
     };
     Effect::new(move |_| {
         drag.track();

@@ -121,14 +121,21 @@ pub fn planar_to_data_url(planar: &[f32], size: usize) -> Result<String, String>
     canvas.to_data_url().map_err(js_err("cannot encode"))
 }
 
-/// A frame drawn onto a visible canvas (the crop editor's background).
-pub fn draw_frame(target: &HtmlCanvasElement, frame: &RgbFrame) -> Result<(), String> {
+/// A frame drawn onto a visible canvas (the crop editor, the webcam view), with a face box
+/// `(x, y, width, height)` outlined on it when given.
+pub fn draw_frame(target: &HtmlCanvasElement, frame: &RgbFrame, face: Option<(f64, f64, f64, f64)>) -> Result<(), String> {
     target.set_width(frame.width as u32);
     target.set_height(frame.height as u32);
     let ctx = target.get_context("2d").map_err(js_err("no 2d context"))?.ok_or("no 2d context")?.dyn_into::<CanvasRenderingContext2d>().map_err(|_| "no 2d context")?;
     let rgba: Vec<u8> = frame.pixels.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
     let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), frame.width as u32, frame.height as u32).map_err(js_err("no image data"))?;
-    ctx.put_image_data(&data, 0.0, 0.0).map_err(js_err("cannot draw"))
+    ctx.put_image_data(&data, 0.0, 0.0).map_err(js_err("cannot draw"))?;
+    if let Some((x, y, w, h)) = face {
+        ctx.set_stroke_style_str("#22c55e");
+        ctx.set_line_width(2.0);
+        ctx.stroke_rect(x, y, w, h);
+    }
+    Ok(())
 }
 
 /// The camera, playing into a hidden video element.

@@ -6,8 +6,7 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use web_sys::HtmlCanvasElement;
 
 use fabnet::face::Detection;
 
@@ -124,13 +123,7 @@ async fn live_step(
     let face = faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area())).map(|d| d.bbox);
     if let Some(canvas) = canvas_ref.get_untracked() {
         let canvas: HtmlCanvasElement = canvas.into();
-        media::draw_frame(&canvas, &frame)?;
-        if let (Some(b), Ok(Some(ctx))) = (face, canvas.get_context("2d")) {
-            let ctx: CanvasRenderingContext2d = ctx.unchecked_into();
-            ctx.set_stroke_style_str("#22c55e");
-            ctx.set_line_width(2.0);
-            ctx.stroke_rect(b.x1 as f64, b.y1 as f64, b.width() as f64, b.height() as f64);
-        }
+        media::draw_frame(&canvas, &frame, face.map(|b| (b.x1 as f64, b.y1 as f64, b.width() as f64, b.height() as f64)))?;
     }
     face_seen.set(face.is_some());
     if let Some(b) = face {
