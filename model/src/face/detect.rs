@@ -89,7 +89,7 @@ impl Detector {
     /// All faces in one frame, highest score first.
     pub async fn detect(&self, frame: &RgbFrame) -> Result<Vec<Detection>, DetectError> {
         let (w, h) = (frame.width, frame.height);
-        let image = frame.planar_window(0, 0, w, h);
+        let image = frame.planar();
 
         // Stage 1: P-Net over the pyramid; NMS within each scale, then across scales.
         let mut proposals = Vec::new();
@@ -167,7 +167,7 @@ impl Detector {
     /// live. Faces it loses (score under the last threshold) are simply not returned; the
     /// caller runs [`Detector::detect`] again when it has none left.
     pub async fn follow(&self, frame: &RgbFrame, previous: &[Detection]) -> Result<Vec<Detection>, DetectError> {
-        let image = frame.planar_window(0, 0, frame.width, frame.height);
+        let image = frame.planar();
         let boxes: Vec<BoundingBox> = previous.iter().map(|d| d.bbox.squared()).collect();
         self.output_stage(frame, &image, &boxes).await
     }

@@ -24,16 +24,13 @@ impl RgbFrame {
         Self::new(width, height, pixels)
     }
 
-    /// Planar float copy `[3, h, w]` of the window `x0..x1, y0..y1` (clipped by the caller).
-    pub(crate) fn planar_window(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> Vec<f32> {
-        let (w, h) = (x1 - x0, y1 - y0);
-        let mut out = vec![0.0; 3 * w * h];
-        for y in 0..h {
-            let row = &self.pixels[((y0 + y) * self.width + x0) * 3..((y0 + y) * self.width + x1) * 3];
-            for (x, px) in row.chunks_exact(3).enumerate() {
-                for c in 0..3 {
-                    out[c * w * h + y * w + x] = px[c] as f32;
-                }
+    /// Planar float copy `[3, h, w]` of the frame, values 0-255 (what the detector resamples).
+    pub(crate) fn planar(&self) -> Vec<f32> {
+        let plane = self.width * self.height;
+        let mut out = vec![0.0; 3 * plane];
+        for (i, px) in self.pixels.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = px[c] as f32;
             }
         }
         out
