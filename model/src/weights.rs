@@ -82,6 +82,51 @@ pub fn to_bytes(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8>, WeightsEr
     pack(model, META_KEY, info)
 }
 
+/// As [`to_bytes`], with every tensor read back asynchronously first: on WebGPU a synchronous
+/// read panics, so this is how the browser saves. Gives the same bytes as [`to_bytes`].
+pub async fn to_bytes_async(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8>, WeightsError> {
+    use burn::store::ModuleSnapshot;
+    model.sync_running_stats();
+    let mut reads = PendingReads::default();
+    model.visit(&mut reads);
+    let mut data = std::collections::HashMap::new();
+    for (id, read) in reads.0 {
+        let values = read.await.map_err(|e| WeightsError(format!("cannot read weights back: {e}")))?;
+        data.insert(id, values);
+    }
+    // Same names, ids and order as `collect_from` in `pack`, with the data already in hand.
+    let mut tensors = Vec::new();
+    for tensor in model.collect(None, None, false) {
+        let values = tensor
+            .param_id
+            .and_then(|id| data.remove(&id))
+            .ok_or_else(|| WeightsError(format!("tensor {} was not read back", tensor.name)))?;
+        tensors.push(burn::store::bridge::from_data(values, tensor.name, tensor.param_id));
+    }
+    let meta = serde_json::to_string(info).map_err(|e| WeightsError(e.to_string()))?;
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in BurnpackStore::default_metadata().iter().chain([(&META_KEY.to_string(), &meta)]) {
+        writer = writer.with_metadata(key, value);
+    }
+    let bytes = writer
+        .into_bytes()
+        .map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+type Read = std::pin::Pin<Box<dyn std::future::Future<Output = Result<burn::tensor::TensorData, String>>>>;
+
+/// Every float tensor of a module (parameters and running statistics), as reads not yet begun.
+#[derive(Default)]
+struct PendingReads(Vec<(u64, Read)>);
+
+impl burn::module::ModuleVisitor for PendingReads {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+        let tensor = param.val();
+        self.0.push((param.id.val(), Box::pin(async move { tensor.into_data_async().await.map_err(|e| format!("{e:?}")) })));
+    }
+}
+
 /// Read only the header of a weights file.
 pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
     let not_ours = |why: String| WeightsError(format!("not a FAb-Net weights file ({why})"));
@@ -120,3 +165,23 @@ pub fn load_file(path: &std::path::Path, device: &Device) -> Result<(FabNet, Wei
     from_bytes(&bytes, device).map_err(|e| WeightsError(format!("{}: {e}", path.display())))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FabNetConfig;
+
+    #[test]
+    fn async_save_writes_the_same_bytes_as_the_sync_one() {
+        let device = Device::flex();
+        let config = FabNetConfig::preset("tiny").unwrap();
+        let head = Some(LinearHead::new(config.embedding_dim, 3, &device));
+        let model = FabNet::new(config, &device).unwrap().with_head(head);
+        let info = WeightsInfo::for_model(&model, "test");
+        let sync = to_bytes(&model, &info).unwrap();
+        let not_sync = pollster::block_on(to_bytes_async(&model, &info)).unwrap();
+        assert!(sync == not_sync, "the two saves differ");
+        let (back, _) = from_bytes(&not_sync, &device).unwrap();
+        assert_eq!(to_bytes(&back, &info).unwrap().len(), sync.len());
+    }
+}

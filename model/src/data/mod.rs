@@ -1,8 +1,8 @@
 //! Training data: face-track folders (the VoxCeleb layout `IDENTITY/VIDEO/TRACK/*.jpg`, which
 //! `fabnet prepare` writes), deterministic sampling of (target, sources) examples from one
 //! track, the paper's crop jitter, and a loader that decodes ahead of the device on worker
-//! threads with bounded memory. The crop (`jitter`) is shared with the browser, which feeds
-//! frames from memory; the folder reading and the loader are native only.
+//! threads with bounded memory. The crop (`jitter`) and the sampler are shared with the browser,
+//! which feeds frames from memory; the folder reading and the loader are native only.
 
 #[cfg(feature = "native")]
 pub mod folders;
@@ -10,7 +10,6 @@ pub mod hash;
 pub mod jitter;
 #[cfg(feature = "native")]
 pub mod loader;
-#[cfg(feature = "native")]
 pub mod sampler;
 
 #[cfg(feature = "native")]
@@ -18,5 +17,4 @@ pub use folders::{FaceTracks, TrackFolder};
 pub use jitter::CropJitter;
 #[cfg(feature = "native")]
 pub use loader::{BadFrames, HostBatch, LoadPlan, Loader};
-#[cfg(feature = "native")]
 pub use sampler::{ExampleSpec, Sampler};

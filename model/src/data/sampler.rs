@@ -2,6 +2,7 @@
 //! state to save, so a resumed run draws exactly the examples the interrupted one would have.
 
 pub use super::hash::{below, hash};
+#[cfg(feature = "native")]
 use super::folders::FaceTracks;
 use super::jitter::CropJitter;
 
@@ -21,15 +22,30 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Example `index` of `epoch`: an identity uniformly (as the paper's loader), then one of
-    /// its tracks, then distinct frames (repeated only when the track is too short).
+    /// Example `index` of `epoch` from a folder dataset (see [`Sampler::example_in`]).
+    #[cfg(feature = "native")]
     pub fn example(&self, tracks: &FaceTracks, epoch: u64, index: u64) -> ExampleSpec {
+        let names = tracks.identities();
+        let identity: Vec<usize> = tracks
+            .tracks
+            .iter()
+            .map(|t| names.iter().position(|n| *n == t.identity).expect("identity of a listed track"))
+            .collect();
+        let lengths: Vec<usize> = tracks.tracks.iter().map(|t| t.frames.len()).collect();
+        self.example_in(&identity, &lengths, epoch, index)
+    }
+
+    /// Example `index` of `epoch` from tracks described by their identity (`0..k`, every value
+    /// used) and length: an identity uniformly (as the paper's loader), then one of its tracks,
+    /// then distinct frames (repeated only when the track is too short). The browser, which
+    /// holds its tracks in memory, samples through this too.
+    pub fn example_in(&self, identity: &[usize], lengths: &[usize], epoch: u64, index: u64) -> ExampleSpec {
         let h = |k: u64| hash(&[self.seed, epoch, index, k]);
-        let ids = tracks.identities();
-        let id = ids[below(h(0), ids.len())];
-        let of_id: Vec<usize> = (0..tracks.tracks.len()).filter(|&t| tracks.tracks[t].identity == id).collect();
+        let identities = identity.iter().max().map_or(0, |m| m + 1);
+        let id = below(h(0), identities);
+        let of_id: Vec<usize> = (0..identity.len()).filter(|&t| identity[t] == id).collect();
         let track = of_id[below(h(1), of_id.len())];
-        let n = tracks.tracks[track].frames.len();
+        let n = lengths[track];
         let mut frames: Vec<usize> = Vec::with_capacity(self.views + 1);
         for v in 0..=self.views as u64 {
             let mut f = below(h(2 + v), n);
