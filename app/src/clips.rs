@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use fabnet::face::{BoundingBox, RgbFrame};
 use leptos::prelude::*;
@@ -12,8 +13,11 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::{File, HtmlCanvasElement, HtmlInputElement};
 
+use fabnet_app::protocol::Frame;
+
 use crate::faces::{self, FaceTrack};
-use crate::gpu::Engine;
+use crate::storage::{self, StoredClip, StoredTrack};
+use crate::client::Engine;
 use crate::media;
 
 /// Video frames are sampled at this rate, up to `MAX_FRAMES` (a few seconds): enough for
@@ -35,10 +39,85 @@ pub struct TrackView {
     pub frames: usize,
     /// Index in the clip of each frame of the track.
     pub frame_index: Vec<usize>,
-    /// One crop picture per frame, as the network sees it.
+    /// The face in each frame, framed as `fabnet prepare` frames it (training samples these).
+    pub crops: Arc<Vec<RgbFrame>>,
+    /// One picture per frame of exactly what the network embedded (PNG data URLs).
     pub thumbs: Vec<String>,
     pub embeddings: Vec<Vec<f32>>,
     pub manual: bool,
+}
+
+impl TrackView {
+    /// Thumbnails and embeddings of `crops` with the engine's current model.
+    pub async fn new(engine: &Engine, frame_index: Vec<usize>, crops: Vec<RgbFrame>, manual: bool) -> Result<Self, String> {
+        let size = engine.input_size();
+        let inputs: Vec<Vec<f32>> = crops.iter().map(|c| faces::network_input(c, size)).collect();
+        let thumbs = inputs.iter().map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
+        let embeddings = engine.embed(&inputs).await?;
+        Ok(Self { frames: crops.len(), frame_index, crops: Arc::new(crops), thumbs, embeddings, manual })
+    }
+}
+
+/// Embed every track again (the model changed), clip by clip, and store the new embeddings.
+pub async fn refresh(engine: &Engine, clips: RwSignal<Vec<ClipView>>) -> Result<(), String> {
+    let ready: Vec<(usize, Vec<TrackView>)> = clips.with_untracked(|all| {
+        all.iter().filter_map(|c| match &c.state { ClipState::Ready { tracks } => Some((c.id, tracks.clone())), _ => None }).collect()
+    });
+    for (id, tracks) in ready {
+        let mut fresh = Vec::new();
+        for t in tracks {
+            fresh.push(TrackView::new(engine, t.frame_index, t.crops.as_ref().clone(), t.manual).await?);
+        }
+        set_state(clips, id, ClipState::Ready { tracks: fresh });
+        persist(clips, id, None).await?;
+    }
+    Ok(())
+}
+
+/// Store a ready clip (its crops, embeddings and, when given, its first frame).
+async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<&RgbFrame>) -> Result<(), String> {
+    let Some(clip) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).cloned()) else { return Ok(()) };
+    let ClipState::Ready { tracks } = &clip.state else { return Ok(()) };
+    let tracks = tracks
+        .iter()
+        .map(|t| StoredTrack { frame_index: t.frame_index.clone(), crops: t.crops.iter().map(Frame::from).collect(), embeddings: t.embeddings.clone(), manual: t.manual })
+        .collect();
+    let first_frame = match first_frame {
+        Some(f) => Some(Frame::from(f)),
+        None => storage::load_clips().await?.0.into_iter().find(|c| c.id == id).and_then(|c| c.first_frame),
+    };
+    storage::save_clip(&StoredClip { id, name: clip.name, frames: clip.frames, first_frame, tracks }).await
+}
+
+/// The clips stored by an earlier visit, as they were (embeddings included; tracks whose
+/// embeddings do not fit the current model are embedded again).
+async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, store: Frames, next_id: StoredValue<usize>) -> Result<(), String> {
+    let (stored, problems) = storage::load_clips().await?;
+    let size = engine.input_size();
+    let dim = engine.info().config.embedding_dim;
+    for c in stored {
+        let mut tracks = Vec::new();
+        for t in &c.tracks {
+            let crops = t.crops()?;
+            if t.embeddings.len() != crops.len() || t.embeddings.iter().any(|e| e.len() != dim) {
+                tracks.push(TrackView::new(engine, t.frame_index.clone(), crops, t.manual).await?);
+                continue;
+            }
+            let thumbs = crops.iter().map(|c| media::planar_to_data_url(&faces::network_input(c, size), size)).collect::<Result<_, _>>()?;
+            tracks.push(TrackView { frames: crops.len(), frame_index: t.frame_index.clone(), crops: Arc::new(crops), thumbs, embeddings: t.embeddings.clone(), manual: t.manual });
+        }
+        if let Some(first) = c.first_frame.as_ref().and_then(|f| f.to_rgb().ok()) {
+            store.update_value(|s| {
+                s.insert(c.id, Rc::new(vec![first]));
+            });
+        }
+        next_id.set_value(next_id.get_value().max(c.id + 1));
+        clips.update(|all| all.push(ClipView { id: c.id, version: 0, name: c.name.clone(), frames: c.frames, state: ClipState::Ready { tracks } }));
+    }
+    if !problems.is_empty() {
+        return Err(format!("{} stored clip(s) could not be read: {}", problems.len(), problems.join("; ")));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -64,13 +143,10 @@ fn set_state(clips: RwSignal<Vec<ClipView>>, id: usize, state: ClipState) {
 
 /// Crops, thumbnails and embeddings of each track.
 async fn describe(engine: &Engine, frames: &[RgbFrame], tracks: Vec<FaceTrack>, manual: bool) -> Result<Vec<TrackView>, String> {
-    let size = engine.input_size();
     let mut views = Vec::new();
     for track in tracks {
-        let inputs: Vec<Vec<f32>> = track.frames.iter().zip(&track.boxes).map(|(&f, b)| faces::network_input(&frames[f], b, size)).collect();
-        let thumbs = inputs.iter().map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
-        let embeddings = engine.embed(&inputs).await?;
-        views.push(TrackView { frames: inputs.len(), frame_index: track.frames.clone(), thumbs, embeddings, manual });
+        let crops = track.frames.iter().zip(&track.boxes).map(|(&f, b)| faces::face_crop(&frames[f], b)).collect();
+        views.push(TrackView::new(engine, track.frames, crops, manual).await?);
     }
     Ok(views)
 }
@@ -103,16 +179,35 @@ async fn add_clip(engine: Rc<Engine>, file: File, id: usize, clips: RwSignal<Vec
         describe(&engine, &frames, tracks, false).await
     }
     .await;
+    let ready = result.is_ok();
     set_state(clips, id, match result {
         Ok(tracks) => ClipState::Ready { tracks },
         Err(e) => ClipState::Failed(e),
     });
+    if ready && let Err(e) = persist(clips, id, frames.first()).await {
+        // The clip stays usable; only the reload would miss it.
+        leptos::logging::warn!("{e}");
+    }
 }
 
 #[component]
 pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>) -> impl IntoView {
     let store: Frames = StoredValue::new_local(HashMap::new());
     let next_id = StoredValue::new(0usize);
+    let problem = RwSignal::new(None::<String>);
+    // Bring back what an earlier visit stored, once the model is there to draw it.
+    Effect::new(move |done: Option<bool>| {
+        if done == Some(true) {
+            return true;
+        }
+        let Some(engine) = engine.get() else { return false };
+        spawn_local(async move {
+            if let Err(e) = restore(&engine, clips, store, next_id).await {
+                problem.set(Some(e));
+            }
+        });
+        true
+    });
 
     let add_files = move |files: Vec<File>| {
         let Some(engine) = engine.get_untracked() else { return };
@@ -141,6 +236,7 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
             <p class="hint">"Drop videos (mp4, webm, mov) or face photos here, or pick them. Frames are decoded in this browser; faces are found and followed on your GPU."</p>
             <input type="file" multiple accept="video/*,image/*" data-testid="upload-input" on:change=on_pick
                 prop:disabled=move || engine.get().is_none() />
+            {move || problem.get().map(|e| view! { <p class="problem" data-testid="error">{e}</p> })}
             <ul class="clip-list" data-testid="clip-list">
                 <For each=move || clips.get() key=|c| (c.id, c.version) let:clip>
                     <ClipCard clip=clip engine=engine clips=clips store=store />
@@ -172,13 +268,25 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
             }.into_any()
         }
     };
-    let can_edit = clip.frames > 0 && !matches!(clip.state, ClipState::Decoding | ClipState::Detecting { .. });
+    // A clip restored from storage keeps only its first frame: the crop can be set on a still.
+    let in_memory = store.with_value(|s| s.get(&id).map_or(0, |f| f.len())) == clip.frames;
+    let can_edit = clip.frames > 0 && in_memory && !matches!(clip.state, ClipState::Decoding | ClipState::Detecting { .. });
+    let remove = move |_| {
+        clips.update(|all| all.retain(|c| c.id != id));
+        store.update_value(|s| {
+            s.remove(&id);
+        });
+        spawn_local(async move {
+            let _ = storage::delete_clip(id).await;
+        });
+    };
     view! {
         <li class="clip">
             <div class="clip-head">
                 <strong>{clip.name.clone()}</strong>
                 <span class="muted">{if clip.frames > 1 { format!("{} frames", clip.frames) } else if clip.frames == 1 { "still".to_string() } else { String::new() }}</span>
                 {can_edit.then(|| view! { <button data-testid="crop-edit" on:click=move |_| editing.update(|e| *e = !*e)>"Set crop"</button> })}
+                <button class="quiet" data-testid="clip-remove" on:click=remove>"Remove"</button>
             </div>
             {body}
             {move || editing.get().then(|| view! { <CropEditor id=id engine=engine clips=clips store=store editing=editing /> })}
@@ -229,6 +337,10 @@ fn CropEditor(id: usize, engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips
                 Err(e) => ClipState::Failed(e),
             };
             set_state(clips, id, state);
+            if let Err(e) = persist(clips, id, frames.first()).await {
+                // The clip stays usable; only the reload would miss it.
+        leptos::logging::warn!("{e}");
+            }
         });
     };
     view! {

@@ -1,12 +1,20 @@
 //! The explorer: every embedded face of every clip as a point in the plane of the two
 //! principal components, coloured by clip, with its crop on hover; clicking a point lists its
 //! nearest neighbours by cosine similarity across all clips. The webcam's face moves live in
-//! the same plane.
+//! the same plane. A face picked as source can be driven by any other frame's embedding
+//! through the decoders (re-synthesis).
+
+use std::rc::Rc;
+use std::sync::Arc;
 
 use fabnet::explore::{Projection, nearest};
+use fabnet::face::RgbFrame;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
+use crate::client::Engine;
 use crate::clips::{ClipState, ClipView};
+use crate::{faces, media};
 
 const WIDTH: f32 = 520.0;
 const HEIGHT: f32 = 320.0;
@@ -20,6 +28,9 @@ struct Point {
     label: String,
     thumb: String,
     embedding: Vec<f32>,
+    /// The track's crops and this frame's place in them.
+    crops: Arc<Vec<RgbFrame>>,
+    index: usize,
 }
 
 fn points(clips: &[ClipView]) -> Vec<Point> {
@@ -27,8 +38,15 @@ fn points(clips: &[ClipView]) -> Vec<Point> {
     for (c, clip) in clips.iter().enumerate() {
         let ClipState::Ready { tracks } = &clip.state else { continue };
         for (k, track) in tracks.iter().enumerate() {
-            for ((frame, thumb), embedding) in track.frame_index.iter().zip(&track.thumbs).zip(&track.embeddings) {
-                out.push(Point { clip: c, label: format!("{} · track {} · frame {}", clip.name, k + 1, frame + 1), thumb: thumb.clone(), embedding: embedding.clone() });
+            for (index, ((frame, thumb), embedding)) in track.frame_index.iter().zip(&track.thumbs).zip(&track.embeddings).enumerate() {
+                out.push(Point {
+                    clip: c,
+                    label: format!("{} · track {} · frame {}", clip.name, k + 1, frame + 1),
+                    thumb: thumb.clone(),
+                    embedding: embedding.clone(),
+                    crops: track.crops.clone(),
+                    index,
+                });
             }
         }
     }
@@ -60,7 +78,7 @@ impl Frame {
 }
 
 #[component]
-pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>) -> impl IntoView {
+pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>, engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl IntoView {
     let all = Memo::new(move |_| points(&clips.get()));
     let layout = Memo::new(move |_| {
         let pts = all.get();
@@ -72,6 +90,26 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
     });
     let selected = RwSignal::new(None::<usize>);
     let hovered = RwSignal::new(None::<usize>);
+    // Re-synthesis: the source face (a point), and the result of driving it with the selected
+    // point's embedding.
+    let source = RwSignal::new(None::<usize>);
+    let driven = RwSignal::new(None::<Result<(String, String), String>>);
+    Effect::new(move |_| {
+        let (Some(s), Some(d)) = (source.get(), selected.get()) else { return };
+        let Some(engine) = engine.get_untracked() else { return };
+        let pts = all.get_untracked();
+        let (Some(src), Some(drv)) = (pts.get(s).cloned(), pts.get(d).cloned()) else { return };
+        spawn_local(async move {
+            let size = engine.input_size();
+            let input = faces::network_input(&src.crops[src.index], size);
+            let result = engine
+                .resynthesize(input, drv.embedding.clone())
+                .await
+                .and_then(|image| media::planar_to_data_url(&image, size))
+                .map(|url| (url, format!("{} driven by {}", src.label, drv.label)));
+            driven.set(Some(result));
+        });
+    });
 
     let dots = move || {
         let Some((_, xy, frame)) = layout.get() else { return vec![] };
@@ -118,7 +156,8 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
             .collect_view();
         Some(view! {
             <div class="neighbours" data-testid="neighbours">
-                <p><img src=query.thumb.clone() width="64" height="64" alt="" />" " {query.label.clone()} ": nearest faces"</p>
+                <p><img src=query.thumb.clone() width="64" height="64" alt="" />" " {query.label.clone()} ": nearest faces "
+                    <button data-testid="resynth-source" on:click=move |_| source.set(Some(i))>"Use as source face"</button></p>
                 <ol>{rows}</ol>
             </div>
         })
@@ -143,6 +182,28 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
                 }.into_any()
             }}
             {neighbours}
+            <Resynthesis source=source driven=driven all=all />
         </section>
+    }
+}
+
+#[component]
+fn Resynthesis(source: RwSignal<Option<usize>>, driven: RwSignal<Option<Result<(String, String), String>>>, all: Memo<Vec<Point>>) -> impl IntoView {
+    move || {
+        let s = source.get()?;
+        let src = all.with(|p| p.get(s).cloned())?;
+        Some(view! {
+            <div class="resynthesis" data-testid="resynthesis">
+                <h3>"Re-synthesis"</h3>
+                <p class="hint">"The source face is warped by the decoders to take the pose and expression of the face you click in the plot."</p>
+                <figure><img src=src.thumb.clone() width="96" height="96" alt="source" /><figcaption>"source"</figcaption></figure>
+                {move || match driven.get() {
+                    Some(Ok((url, label))) => view! { <figure><img data-testid="resynth-image" src=url width="96" height="96" alt=label.clone() /><figcaption>{label}</figcaption></figure> }.into_any(),
+                    Some(Err(e)) => view! { <p class="problem" data-testid="error">{e}</p> }.into_any(),
+                    None => view! { <p class="muted">"Click another face to drive the source with it."</p> }.into_any(),
+                }}
+                <button class="quiet" on:click=move |_| { source.set(None); driven.set(None); }>"Clear source"</button>
+            </div>
+        })
     }
 }

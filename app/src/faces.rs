@@ -1,16 +1,27 @@
 //! From frames to face tracks and network inputs, with the model crate's detector, tracker
-//! and crop geometry: the same framing as `fabnet prepare` followed by the paper's centre
-//! crop, cut from the frame in one resampling.
+//! and crop geometry: faces are cropped as `fabnet prepare` crops them (what training jitters),
+//! and the network sees the paper's centre crop of that.
 
 use fabnet::data::CropJitter;
 use fabnet::face::{BoundingBox, CropGeometry, RgbFrame, Tracker, TrackerParams};
 
-use crate::gpu::Engine;
+use crate::client::Engine;
 
-/// The network's input for a face box: planar RGB in [0, 1], `size` x `size`.
-pub fn network_input(frame: &RgbFrame, face: &BoundingBox, size: usize) -> Vec<f32> {
-    let w = CropGeometry::default().window(face);
-    CropJitter::CENTRE.apply_within(frame, w.cx - w.side / 2.0, w.cy - w.side / 2.0, w.side, w.side, size)
+/// Side of the stored face crops: room for the training jitter at the browser presets' 64 px
+/// input, at a quarter of `fabnet prepare`'s 224 px memory.
+const CROP_SIZE: usize = 128;
+
+/// The face as `fabnet prepare` frames it (what training samples from).
+pub fn face_crop(frame: &RgbFrame, face: &BoundingBox) -> RgbFrame {
+    let geometry = CropGeometry { size: CROP_SIZE, ..CropGeometry::default() };
+    geometry.crop(frame, &geometry.window(face))
+}
+
+/// The network's input for a face crop: the centre crop, planar RGB in [0, 1], `size` x
+/// `size`, rounded to 8 bits so that its PNG thumbnail is exactly what was embedded (and
+/// `fabnet embed` on that PNG gives the same embedding).
+pub fn network_input(crop: &RgbFrame, size: usize) -> Vec<f32> {
+    CropJitter::CENTRE.apply(crop, size).into_iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0).collect()
 }
 
 /// One face followed through a clip.

@@ -1,15 +1,20 @@
-//! The browser front-end: FAb-Net and the MTCNN face detector on the user's WebGPU device.
-//! Screens: clips (decode, find faces, follow them into tracks, crop as in training) and the
-//! webcam (live detection and embedding), and the explorer (PCA of every embedded face,
-//! nearest neighbours by cosine similarity).
+//! The browser front-end: FAb-Net and the MTCNN face detector on the user's WebGPU device,
+//! run by the engine worker (`fabnet_app::engine`); this thread decodes media and draws.
+//! Screens: clips (decode, find faces, follow them into tracks, crop as in training), training
+//! (fine-tune with a live loss curve; weights in and out), the webcam (live detection and
+//! embedding) and the explorer (PCA of every embedded face, nearest neighbours by cosine
+//! similarity, re-synthesis through the decoder). Crops, embeddings and weights persist in
+//! IndexedDB.
 
+mod client;
 mod clips;
 mod explore;
 mod faces;
-mod gpu;
 mod media;
 mod page;
 mod plots;
+mod storage;
+mod training;
 mod webcam;
 
 fn main() {

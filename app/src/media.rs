@@ -197,3 +197,32 @@ pub async fn fetch_bytes(path: &str) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(response.array_buffer().map_err(js_err(path))?).await.map_err(js_err(path))?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
+
+/// An object URL holding `bytes` (for a download link); release it with [`revoke`].
+pub fn download_link(bytes: &[u8]) -> Result<String, String> {
+    let array = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/octet-stream");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &options).map_err(js_err("cannot make the file"))?;
+    Url::create_object_url_with_blob(&blob).map_err(js_err("cannot make the file"))
+}
+
+pub fn revoke(url: &str) {
+    Url::revoke_object_url(url).ok();
+}
+
+/// Start the browser's download of `url` as `name`.
+pub fn click_download(url: &str, name: &str) {
+    let Ok(doc) = document() else { return };
+    if let Ok(a) = doc.create_element("a").and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().map_err(JsValue::from)) {
+        a.set_href(url);
+        a.set_download(name);
+        a.click();
+    }
+}
+
+/// The bytes of a file the user picked.
+pub async fn read_file(file: &File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer()).await.map_err(js_err("cannot read the file"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}

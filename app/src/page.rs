@@ -1,14 +1,18 @@
-//! The page: WebGPU check, the models loading with visible progress, what the weights are,
-//! and the screens (clips, webcam).
+//! The page: WebGPU check, the engine worker starting with visible progress, what the weights
+//! are, the screens (clips, training, webcam, explorer), and "clear all".
 
 use std::rc::Rc;
 
+use fabnet::weights::WeightsInfo;
+use fabnet_app::protocol::TrainState;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::clips::{ClipView, Clips};
+use crate::client::{self, Engine};
+use crate::clips::{self, ClipView, Clips};
 use crate::explore::Explorer;
-use crate::gpu::{self, Engine};
+use crate::storage;
+use crate::training::{TrainLog, TrainPanel};
 use crate::webcam::WebcamPanel;
 
 #[derive(Clone, PartialEq)]
@@ -19,6 +23,17 @@ enum Status {
     Failed(String),
 }
 
+/// The "about these weights" text.
+pub fn describe(info: &WeightsInfo) -> String {
+    let c = info.config;
+    let head = match (&info.head_task, info.head_outputs) {
+        (Some(task), _) => format!(" Linear head: {task}."),
+        (None, Some(k)) => format!(" Linear head with {k} outputs."),
+        _ => String::new(),
+    };
+    format!("{} px faces, {}-d embedding.{head} {}", c.image_size, c.embedding_dim, info.provenance)
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let status = RwSignal::new(Status::Loading("starting".into()));
@@ -26,16 +41,53 @@ pub fn App() -> impl IntoView {
     let about = RwSignal::new(String::new());
     let clips = RwSignal::new(Vec::<ClipView>::new());
     let live = RwSignal::new(None::<Vec<f32>>);
+    let log = RwSignal::new(TrainLog::default());
+    let notice = RwSignal::new(None::<String>);
+
+    // Training updates come from the worker; when a run ends well, the model has changed:
+    // store it and embed every clip again.
+    let on_training = move |update: fabnet_app::protocol::TrainUpdate| {
+        let finished = update.state == TrainState::Finished && update.problem.is_none();
+        let info = update.model.clone();
+        log.update(|l| l.record(update));
+        if let (true, Some(engine), Some(info)) = (finished, engine.get_untracked(), info) {
+            engine.set_info(info.clone());
+            about.set(describe(&info));
+            spawn_local(async move {
+                let stored = async {
+                    let bytes = engine.save_weights().await?;
+                    storage::save_weights(&bytes).await?;
+                    clips::refresh(&engine, clips).await
+                }
+                .await;
+                if let Err(e) = stored {
+                    notice.set(Some(e));
+                }
+            });
+        }
+    };
 
     spawn_local(async move {
-        if !gpu::webgpu_available() {
+        if !client::webgpu_available() {
             status.set(Status::NoWebGpu);
             return;
         }
-        match Engine::start(|step| status.set(Status::Loading(step.to_string()))).await {
+        status.set(Status::Loading("reading this browser's storage".into()));
+        let saved = storage::load_weights().await.unwrap_or_else(|e| {
+            notice.set(Some(e));
+            None
+        });
+        let started = match Engine::start(saved.clone(), |step| status.set(Status::Loading(step.to_string())), on_training).await {
+            // Stored weights that no longer load must not lock the user out: fall back.
+            Err(e) if saved.is_some() => {
+                notice.set(Some(format!("the stored weights could not be used ({e}); the default weights are loaded instead")));
+                Engine::start(None, |step| status.set(Status::Loading(step.to_string())), on_training).await
+            }
+            other => other,
+        };
+        match started {
             Ok(e) => {
-                let c = e.info.config;
-                about.set(format!("{} px faces, {}-d embedding. {}", c.image_size, c.embedding_dim, e.info.provenance));
+                about.set(describe(&e.info()));
                 engine.set(Some(Rc::new(e)));
                 status.set(Status::Ready);
             }
@@ -44,13 +96,31 @@ pub fn App() -> impl IntoView {
     });
     let engine_signal: Signal<Option<Rc<Engine>>, LocalStorage> = engine.into();
 
+    let clear_all = move |_| {
+        let confirmed = web_sys::window()
+            .and_then(|w| w.confirm_with_message("Remove every stored clip and the fine-tuned weights from this browser?").ok())
+            .unwrap_or(false);
+        if !confirmed {
+            return;
+        }
+        spawn_local(async move {
+            match storage::clear().await {
+                Ok(()) => {
+                    clips.set(Vec::new());
+                    notice.set(Some("Cleared: nothing of yours is stored in this browser any more. Reload to start from the default weights.".into()));
+                }
+                Err(e) => notice.set(Some(e)),
+            }
+        });
+    };
+
     view! {
         <main>
             <header>
                 <h1>"FAb-Net"</h1>
                 <p class="tagline">
                     "Self-supervised facial attribute embeddings, computed on your own GPU. "
-                    "Nothing you load leaves this device: the page fetches only its own files."
+                    "Nothing you load leaves this device: the page fetches only its own files, and what it keeps (face crops, embeddings, fine-tuned weights) stays in this browser's storage."
                 </p>
             </header>
             <section class="panel status" data-testid="status">
@@ -63,18 +133,21 @@ pub fn App() -> impl IntoView {
                     }.into_any(),
                     Status::Failed(e) => view! { <p class="problem" data-testid="error">{e}</p> }.into_any(),
                     Status::Ready => view! {
-                        <p data-testid="model-ready">"Model and face detector ready on WebGPU."</p>
+                        <p data-testid="model-ready">"Model and face detector ready on WebGPU, in a worker."
+                            " " <button class="quiet" data-testid="clear-all" on:click=clear_all>"Clear all stored data"</button></p>
                         <details class="about" data-testid="about-weights">
                             <summary>"About these weights"</summary>
-                            <p>{move || about.get()}</p>
+                            <p data-testid="about-text">{move || about.get()}</p>
                             <p>"Faces are found with MTCNN (facenet-pytorch's weights, MIT licence), run on your GPU."</p>
                         </details>
                     }.into_any(),
                 }}
+                {move || notice.get().map(|n| view! { <p class="notice" data-testid="notice">{n}</p> })}
             </section>
             <Clips engine=engine_signal clips=clips />
+            <TrainPanel engine=engine_signal clips=clips log=log about=about />
             <WebcamPanel engine=engine_signal embedding=live />
-            <Explorer clips=clips live=live />
+            <Explorer clips=clips live=live engine=engine_signal />
         </main>
     }
 }

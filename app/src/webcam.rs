@@ -11,7 +11,7 @@ use web_sys::HtmlCanvasElement;
 use fabnet::face::Detection;
 
 use crate::faces;
-use crate::gpu::Engine;
+use crate::client::Engine;
 use crate::media::{self, Webcam};
 use crate::plots::EmbeddingBars;
 
@@ -127,7 +127,7 @@ async fn live_step(
     }
     face_seen.set(face.is_some());
     if let Some(b) = face {
-        let input = faces::network_input(&frame, &b, engine.input_size());
+        let input = faces::network_input(&faces::face_crop(&frame, &b), engine.input_size());
         let mut out = engine.embed(&[input]).await?;
         embedding.set(out.pop());
     }

@@ -1,0 +1,8 @@
+//! The engine worker's entry point (built by Trunk as `worker.js` + `worker_bg.wasm`).
+
+use gloo_worker::Registrable;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    fabnet_app::engine::EngineWorker::registrar().register();
+}

@@ -1,0 +1,176 @@
+//! The page's side of the engine worker: each call is a message with an id, answered by the
+//! worker's reply with the same id. Training progress arrives on its own and goes to the
+//! listener given at start.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use fabnet::face::{Detection, RgbFrame};
+use fabnet::weights::WeightsInfo;
+use fabnet_app::engine::EngineWorker;
+use fabnet_app::protocol::{Call, Event, Frame, Reply, Request, TrainRequest, TrainUpdate};
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt;
+use gloo_worker::Spawnable;
+use wasm_bindgen::JsValue;
+
+use crate::media;
+
+const DEFAULT_WEIGHTS: &str = "weights/default.fabnet";
+const DETECTOR_WEIGHTS: &str = "weights/mtcnn.bpk";
+
+/// Whether the browser exposes WebGPU at all (`navigator.gpu`).
+pub fn webgpu_available() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("gpu")).ok())
+        .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Reply, String>>>>>;
+
+pub struct Engine {
+    outbox: mpsc::UnboundedSender<Request>,
+    pending: Pending,
+    next_id: Cell<u32>,
+    info: RefCell<WeightsInfo>,
+}
+
+fn unexpected(reply: Reply) -> String {
+    format!("unexpected reply from the engine: {reply:?}").chars().take(200).collect()
+}
+
+impl Engine {
+    /// Spawn the worker, start WebGPU there and load both networks (the default weights, or
+    /// `weights` when given: what the user fine-tuned or loaded last time). `progress` hears
+    /// what is happening; `on_training` every training update.
+    pub async fn start(weights: Option<Vec<u8>>, progress: impl Fn(&str), on_training: impl Fn(TrainUpdate) + 'static) -> Result<Self, String> {
+        progress("starting the engine worker");
+        let bridge = EngineWorker::spawner().as_module(true).with_loader(true).spawn("./worker_loader.js");
+        let (sink, mut stream) = bridge.split();
+        let (outbox, inbox) = mpsc::unbounded::<Request>();
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = inbox.map(Ok).forward(sink).await;
+        });
+        let pending: Pending = Rc::default();
+        let replies = pending.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            while let Some(event) = stream.next().await {
+                match event {
+                    Event::Reply { id, result } => {
+                        if let Some(tx) = replies.borrow_mut().remove(&id) {
+                            let _ = tx.send(result);
+                        }
+                    }
+                    Event::Training(update) => on_training(update),
+                }
+            }
+            // The worker is gone (it crashed): fail whatever still waits.
+            for (_, tx) in replies.borrow_mut().drain() {
+                let _ = tx.send(Err("the engine worker stopped; reload the page".into()));
+            }
+        });
+        progress("loading the weights");
+        let weights = match weights {
+            Some(w) => w,
+            None => media::fetch_bytes(DEFAULT_WEIGHTS).await?,
+        };
+        let detector = media::fetch_bytes(DETECTOR_WEIGHTS).await?;
+        let placeholder = fabnet::weights::read_info(&weights).map_err(|e| e.to_string())?;
+        let engine = Self { outbox, pending, next_id: Cell::new(0), info: RefCell::new(placeholder) };
+        progress("starting WebGPU and the networks");
+        match engine.call(Call::Start { weights, detector }).await? {
+            Reply::Ready(info) => *engine.info.borrow_mut() = info,
+            other => return Err(unexpected(other)),
+        }
+        Ok(engine)
+    }
+
+    async fn call(&self, call: Call) -> Result<Reply, String> {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1));
+        let (tx, rx) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, tx);
+        self.outbox.unbounded_send(Request { id, call }).map_err(|_| "the engine worker stopped; reload the page".to_string())?;
+        rx.await.map_err(|_| "the engine worker stopped; reload the page".to_string())?
+    }
+
+    pub fn info(&self) -> WeightsInfo {
+        self.info.borrow().clone()
+    }
+
+    pub fn input_size(&self) -> usize {
+        self.info.borrow().config.image_size
+    }
+
+    pub async fn detect(&self, frame: &RgbFrame) -> Result<Vec<Detection>, String> {
+        match self.call(Call::Detect(Frame::from(frame))).await? {
+            Reply::Faces(f) => Ok(f),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Follow faces from the previous frame (O-Net only: fast enough for live video).
+    pub async fn follow(&self, frame: &RgbFrame, previous: &[Detection]) -> Result<Vec<Detection>, String> {
+        match self.call(Call::Follow(Frame::from(frame), previous.to_vec())).await? {
+            Reply::Faces(f) => Ok(f),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Embed images given as planar RGB in [0, 1] at the model's input size.
+    pub async fn embed(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
+        match self.call(Call::Embed(images.to_vec())).await? {
+            Reply::Embeddings(e) => Ok(e),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `source` (an input image) with the pose and expression of `driver` (an embedding).
+    pub async fn resynthesize(&self, source: Vec<f32>, driver: Vec<f32>) -> Result<Vec<f32>, String> {
+        match self.call(Call::Resynthesize { source, driver }).await? {
+            Reply::Image(i) => Ok(i),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replace the model; a bad file leaves the current one.
+    pub async fn load_weights(&self, bytes: Vec<u8>) -> Result<WeightsInfo, String> {
+        match self.call(Call::LoadWeights(bytes)).await? {
+            Reply::Ready(info) => {
+                *self.info.borrow_mut() = info.clone();
+                Ok(info)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The current model as a weights file (what `fabnet embed --weights` reads).
+    pub async fn save_weights(&self) -> Result<Vec<u8>, String> {
+        match self.call(Call::SaveWeights).await? {
+            Reply::Weights(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Tell the page what the model is after training changed it.
+    pub fn set_info(&self, info: WeightsInfo) {
+        *self.info.borrow_mut() = info;
+    }
+
+    pub async fn train(&self, request: TrainRequest) -> Result<(), String> {
+        self.call(Call::Train(request)).await.map(|_| ())
+    }
+
+    pub async fn pause(&self) -> Result<(), String> {
+        self.call(Call::Pause).await.map(|_| ())
+    }
+
+    pub async fn resume(&self) -> Result<(), String> {
+        self.call(Call::Resume).await.map(|_| ())
+    }
+
+    pub async fn stop(&self) -> Result<(), String> {
+        self.call(Call::Stop).await.map(|_| ())
+    }
+}

@@ -1,0 +1,160 @@
+//! Messages between the page and the engine worker. The page decodes media and draws; the
+//! worker owns WebGPU, the networks and training. Every request carries an id that its reply
+//! repeats; training progress arrives unasked.
+
+use fabnet::face::{Detection, RgbFrame};
+use fabnet::weights::WeightsInfo;
+use serde::{Deserialize, Serialize};
+
+/// An RGB frame on the wire (bytes as one blob, not one number each).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    #[serde(with = "serde_bytes")]
+    pub pixels: Vec<u8>,
+}
+
+impl From<&RgbFrame> for Frame {
+    fn from(f: &RgbFrame) -> Self {
+        Self { width: f.width as u32, height: f.height as u32, pixels: f.pixels.clone() }
+    }
+}
+
+impl Frame {
+    pub fn to_rgb(&self) -> Result<RgbFrame, String> {
+        RgbFrame::new(self.width as usize, self.height as usize, self.pixels.clone()).ok_or_else(|| "a frame whose size does not match its pixels".to_string())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u32,
+    pub call: Call,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Call {
+    /// Start WebGPU and load both networks from these files.
+    Start {
+        #[serde(with = "serde_bytes")]
+        weights: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        detector: Vec<u8>,
+    },
+    Detect(Frame),
+    /// Follow faces from the previous frame (O-Net only).
+    Follow(Frame, Vec<Detection>),
+    /// Planar RGB images in [0, 1] at the model's input size.
+    Embed(Vec<Vec<f32>>),
+    /// Warp `source` (an input image) so that it takes the pose and expression of `driver`
+    /// (an embedding), through the decoders.
+    Resynthesize { source: Vec<f32>, driver: Vec<f32> },
+    /// Replace the model (a file `fabnet train`, `fabnet import` or this app wrote). A bad file
+    /// leaves the current model in place.
+    LoadWeights(#[serde(with = "serde_bytes")] Vec<u8>),
+    SaveWeights,
+    Train(TrainRequest),
+    Pause,
+    Resume,
+    /// Stop training; the model keeps what it learned.
+    Stop,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Reply {
+    Ready(WeightsInfo),
+    Faces(Vec<Detection>),
+    Embeddings(Vec<Vec<f32>>),
+    Image(Vec<f32>),
+    Weights(#[serde(with = "serde_bytes")] Vec<u8>),
+    Done,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Event {
+    Reply { id: u32, result: Result<Reply, String> },
+    Training(TrainUpdate),
+}
+
+/// The Train panel's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// `None`: fine-tune the loaded weights; otherwise start afresh from this preset.
+    pub preset: Option<String>,
+    pub steps: u32,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub source_views: usize,
+    pub curriculum: bool,
+    // Under the hood.
+    pub adam: bool,
+    /// Validate (and let the curriculum react) every this many steps.
+    pub validate_every: u32,
+    /// Steps without improvement before the curriculum window moves.
+    pub patience: u32,
+    pub jitter: bool,
+    pub seed: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            preset: None,
+            steps: 40,
+            batch_size: 8,
+            learning_rate: 1e-3,
+            source_views: 2,
+            curriculum: true,
+            adam: true,
+            validate_every: 10,
+            patience: 2,
+            jitter: true,
+            seed: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainRequest {
+    pub settings: TrainSettings,
+    /// Face tracks as `fabnet prepare` crops them (the jitter is applied in the worker).
+    pub tracks: Vec<Vec<Frame>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TrainState {
+    Running,
+    Paused,
+    Finished,
+}
+
+/// Pictures of one example: target, sources, fused output, masks (planar RGB or grey in
+/// [0, 1] at `size`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Samples {
+    pub size: usize,
+    pub target: Vec<f32>,
+    pub sources: Vec<Vec<f32>>,
+    pub fused: Vec<f32>,
+    pub masks: Vec<Vec<f32>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainUpdate {
+    pub state: TrainState,
+    pub step: u32,
+    pub steps: u32,
+    /// Windowed loss of the last step.
+    pub loss: Option<f64>,
+    /// Validation loss, when this step validated.
+    pub val_loss: Option<f64>,
+    pub window: (f64, f64),
+    pub learning_rate: f64,
+    pub steps_per_s: f64,
+    pub samples: Option<Samples>,
+    /// Why training ended early, if it did.
+    pub problem: Option<String>,
+    /// When a run has ended well: what the model, which now holds what it learned, is.
+    pub model: Option<WeightsInfo>,
+}

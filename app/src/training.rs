@@ -1,0 +1,298 @@
+//! The Train panel: fine-tune (or train afresh) on the face tracks of the clips, in the engine
+//! worker, with a live loss curve, speed, ETA, the curriculum window and sample re-syntheses;
+//! pause, resume, stop. And the weights: download them (the file `fabnet embed` reads) or load
+//! a weights file.
+
+use std::rc::Rc;
+
+use fabnet_app::protocol::{Frame, Samples, TrainRequest, TrainSettings, TrainState, TrainUpdate};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+
+use crate::client::Engine;
+use crate::clips::{ClipState, ClipView};
+use crate::media;
+
+/// Everything heard from one training run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainLog {
+    /// (step, windowed loss) of every step.
+    pub losses: Vec<(u32, f64)>,
+    /// (step, validation loss).
+    pub validation: Vec<(u32, f64)>,
+    pub last: Option<TrainUpdate>,
+    pub samples: Option<Samples>,
+}
+
+impl TrainLog {
+    pub fn record(&mut self, mut update: TrainUpdate) {
+        if let Some(loss) = update.loss {
+            self.losses.push((update.step, loss));
+        }
+        if let Some(v) = update.val_loss {
+            self.validation.push((update.step, v));
+        }
+        if let Some(s) = update.samples.take() {
+            self.samples = Some(s);
+        }
+        self.last = Some(update);
+    }
+
+    pub fn state(&self) -> Option<TrainState> {
+        self.last.as_ref().map(|u| u.state)
+    }
+}
+
+/// The training set: every track of every ready clip with more frames than `views`, and a
+/// line for each clip left out.
+fn training_tracks(clips: &[ClipView], views: usize) -> (Vec<Vec<Frame>>, Vec<String>) {
+    let mut tracks = Vec::new();
+    let mut skipped = Vec::new();
+    for clip in clips {
+        let ClipState::Ready { tracks: ts } = &clip.state else { continue };
+        let before = tracks.len();
+        for t in ts.iter().filter(|t| t.frames > views) {
+            tracks.push(t.crops.iter().map(Frame::from).collect());
+        }
+        if tracks.len() == before {
+            skipped.push(format!("{}: too short for {views} source view(s) (a track needs at least {} frames)", clip.name, views + 1));
+        }
+    }
+    (tracks, skipped)
+}
+
+fn number<T: std::str::FromStr>(ev: &leptos::ev::Event) -> Option<T> {
+    ev.target()?.dyn_into::<HtmlInputElement>().ok()?.value().trim().parse().ok()
+}
+
+#[component]
+pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>, log: RwSignal<TrainLog>, about: RwSignal<String>) -> impl IntoView {
+    let settings = RwSignal::new(TrainSettings::default());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let download = RwSignal::new(None::<(String, String, usize)>);
+    let running = move || matches!(log.with(|l| l.state()), Some(TrainState::Running | TrainState::Paused));
+    let plan = Memo::new(move |_| {
+        let views = settings.with(|s| s.source_views);
+        clips.with(|c| training_tracks(c, views))
+    });
+
+    let start = move |_| {
+        let Some(engine) = engine.get_untracked() else { return };
+        let (tracks, _) = plan.get_untracked();
+        if tracks.is_empty() {
+            error.set(Some("no clip has a face track long enough to train on: add a video with a face".into()));
+            return;
+        }
+        error.set(None);
+        log.set(TrainLog::default());
+        let request = TrainRequest { settings: settings.get_untracked(), tracks };
+        spawn_local(async move {
+            if let Err(e) = engine.train(request).await {
+                error.set(Some(e));
+            }
+        });
+    };
+    let control = move |what: &'static str| {
+        move |_| {
+            let Some(engine) = engine.get_untracked() else { return };
+            spawn_local(async move {
+                let result = match what {
+                    "pause" => engine.pause().await,
+                    "resume" => engine.resume().await,
+                    _ => engine.stop().await,
+                };
+                if let Err(e) = result {
+                    error.set(Some(e));
+                }
+            });
+        }
+    };
+    let save = move |_| {
+        let Some(engine) = engine.get_untracked() else { return };
+        busy.set(true);
+        spawn_local(async move {
+            match engine.save_weights().await.and_then(|bytes| media::download_link(&bytes).map(|url| (url, bytes.len()))) {
+                Ok((url, len)) => {
+                    if let Some((old, _, _)) = download.get_untracked() {
+                        media::revoke(&old);
+                    }
+                    let name = "fabnet-weights.fabnet".to_string();
+                    media::click_download(&url, &name);
+                    download.set(Some((url, name, len)));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let load = move |ev: leptos::ev::Event| {
+        let Some(engine) = engine.get_untracked() else { return };
+        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else { return };
+        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
+        input.set_value("");
+        busy.set(true);
+        spawn_local(async move {
+            let result = async {
+                let bytes = media::read_file(&file).await?;
+                let info = engine.load_weights(bytes.clone()).await.map_err(|e| format!("{}: {e}", file.name()))?;
+                crate::storage::save_weights(&bytes).await?;
+                crate::clips::refresh(&engine, clips).await?;
+                Ok::<_, String>(info)
+            }
+            .await;
+            match result {
+                Ok(info) => {
+                    about.set(crate::page::describe(&info));
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+
+    let field = move |label: &'static str, testid: &'static str, value: String, set: Box<dyn Fn(&leptos::ev::Event)>| {
+        view! { <label>{label}" "<input type="text" size="6" data-testid=testid value=value on:change=move |ev| set(&ev) prop:disabled=running /></label> }
+    };
+    let s0 = settings.get_untracked();
+
+    view! {
+        <section class="panel train">
+            <h2>"Train"</h2>
+            <p class="hint">"Fine-tune the model on the face tracks of your clips, on your GPU. Each step re-synthesises a frame from other frames of its track; the loss is how far off that is."</p>
+            <div class="settings">
+                <label>"Start from "
+                    <select data-testid="train-preset" on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        settings.update(|s| s.preset = if v == "loaded" { None } else { Some(v) });
+                    } prop:disabled=running>
+                        <option value="loaded" selected>"the loaded weights (fine-tune)"</option>
+                        <option value="small">"scratch: small preset (64 px)"</option>
+                        <option value="tiny">"scratch: tiny preset (32 px)"</option>
+                    </select>
+                </label>
+                {field("steps", "train-steps", s0.steps.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.steps = v) }))}
+                {field("batch", "train-batch", s0.batch_size.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.batch_size = v) }))}
+                {field("learning rate", "train-lr", s0.learning_rate.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.learning_rate = v) }))}
+                {field("source views", "train-views", s0.source_views.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.source_views = v) }))}
+                <label><input type="checkbox" data-testid="train-curriculum" prop:checked=s0.curriculum
+                    on:change=move |ev| settings.update(|s| s.curriculum = event_target_checked(&ev)) prop:disabled=running />" curriculum"</label>
+            </div>
+            <details class="under-the-hood">
+                <summary>"Under the hood"</summary>
+                <div class="settings">
+                    <label><input type="checkbox" data-testid="train-adam" prop:checked=s0.adam
+                        on:change=move |ev| settings.update(|s| s.adam = event_target_checked(&ev)) prop:disabled=running />" Adam (otherwise SGD with momentum 0.9, as the paper)"</label>
+                    {field("validate every (steps)", "train-validate-every", s0.validate_every.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.validate_every = v) }))}
+                    {field("curriculum patience (validations)", "train-patience", s0.patience.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.patience = v) }))}
+                    <label><input type="checkbox" data-testid="train-jitter" prop:checked=s0.jitter
+                        on:change=move |ev| settings.update(|s| s.jitter = event_target_checked(&ev)) prop:disabled=running />" crop jitter (the paper's)"</label>
+                    {field("seed", "train-seed", s0.seed.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.seed = v) }))}
+                </div>
+                <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed centre-cropped examples of your tracks."</p>
+            </details>
+            {move || plan.with(|(tracks, skipped)| view! {
+                <p class="muted" data-testid="train-plan">{format!("{} face track(s) to train on", tracks.len())}</p>
+                {skipped.iter().map(|s| view! { <p class="problem" data-testid="train-skipped">{s.clone()}</p> }).collect_view()}
+            })}
+            <div class="controls">
+                <button data-testid="train-start" on:click=start prop:disabled=move || running() || engine.get().is_none()>"Train"</button>
+                {move || if log.with(|l| l.state()) == Some(TrainState::Paused) {
+                    view! { <button data-testid="train-resume" on:click=control("resume")>"Resume"</button> }.into_any()
+                } else {
+                    view! { <button data-testid="train-pause" on:click=control("pause") prop:disabled=move || !running()>"Pause"</button> }.into_any()
+                }}
+                <button data-testid="train-stop" on:click=control("stop") prop:disabled=move || !running()>"Stop"</button>
+            </div>
+            {move || error.get().map(|e| view! { <p class="problem" data-testid="error">{e}</p> })}
+            <Progress log=log />
+            <div class="weights">
+                <h3>"Weights"</h3>
+                <button data-testid="weights-download" on:click=save prop:disabled=move || busy.get() || engine.get().is_none()>"Download weights"</button>
+                <label class="file">"Load weights (.fabnet) "
+                    <input type="file" accept=".fabnet,.bpk" data-testid="weights-upload" on:change=load prop:disabled=move || busy.get() || running() || engine.get().is_none() /></label>
+                {move || download.get().map(|(url, name, len)| view! {
+                    <a data-testid="weights-file" href=url download=name.clone()>{format!("{name} ({:.1} MB)", len as f64 / 1e6)}</a>
+                })}
+                <p class="muted">"The same file the native CLI writes and reads (fabnet embed --weights …). For the authors' released .pth, convert it first with fabnet import."</p>
+            </div>
+        </section>
+    }
+}
+
+const CURVE_W: f64 = 360.0;
+const CURVE_H: f64 = 140.0;
+
+#[component]
+fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
+    move || {
+        let l = log.get();
+        let u = l.last.clone()?;
+        let eta = if u.steps_per_s > 0.0 && u.state != TrainState::Finished { format!("{:.0} s", (u.steps - u.step) as f64 / u.steps_per_s) } else { "-".into() };
+        let state = match (u.state, &u.problem) {
+            (_, Some(p)) => format!("stopped: {p}"),
+            (TrainState::Running, _) => "training".into(),
+            (TrainState::Paused, _) => "paused".into(),
+            (TrainState::Finished, _) => "finished: the model now uses what it learned".into(),
+        };
+        let (points, vpoints) = curve(&l);
+        Some(view! {
+            <div class="progress">
+                <p data-testid="train-state" class:problem=u.problem.is_some()>{state}</p>
+                <p>
+                    "step " <output data-testid="train-step">{u.step}</output> " of " {u.steps}
+                    " · loss " <output data-testid="train-loss">{l.losses.last().map(|(_, v)| format!("{v:.5}")).unwrap_or_default()}</output>
+                    " · " {format!("{:.2}", u.steps_per_s)} " steps/s · ETA " {eta}
+                    " · window [" <output data-testid="train-window">{format!("{:.0}%, {:.0}%", u.window.0 * 100.0, u.window.1 * 100.0)}</output> "]"
+                    " · lr " {format!("{:.2e}", u.learning_rate)}
+                    {l.validation.last().map(|(_, v)| format!(" · validation {v:.5}"))}
+                </p>
+                <svg data-testid="train-curve" width=CURVE_W height=CURVE_H viewBox=format!("0 0 {CURVE_W} {CURVE_H}")>
+                    <rect width=CURVE_W height=CURVE_H fill="#f8fafc"></rect>
+                    <polyline points=points fill="none" stroke="#2563eb" stroke-width="1.5"></polyline>
+                    <polyline points=vpoints fill="none" stroke="#e11d48" stroke-width="1.5" stroke-dasharray="4 2"></polyline>
+                </svg>
+                <p class="muted">"blue: training loss (windowed), red: validation loss"</p>
+                {l.samples.as_ref().map(sample_strip)}
+            </div>
+        })
+    }
+}
+
+/// Polylines of the training and validation losses on shared axes.
+fn curve(l: &TrainLog) -> (String, String) {
+    let all: Vec<(u32, f64)> = l.losses.iter().chain(&l.validation).copied().filter(|(_, v)| v.is_finite()).collect();
+    if all.is_empty() {
+        return (String::new(), String::new());
+    }
+    let max_step = all.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
+    let lo = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo).max(1e-9);
+    let line = |pts: &[(u32, f64)]| {
+        pts.iter()
+            .map(|(s, v)| format!("{:.1},{:.1}", 6.0 + (*s as f64 / max_step) * (CURVE_W - 12.0), CURVE_H - 6.0 - (v - lo) / span * (CURVE_H - 12.0)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (line(&l.losses), line(&l.validation))
+}
+
+fn grey_to_rgb(grey: &[f32]) -> Vec<f32> {
+    grey.iter().chain(grey).chain(grey).copied().collect()
+}
+
+fn sample_strip(s: &Samples) -> impl IntoView + use<> {
+    let img = |planar: &[f32], label: String| {
+        let src = media::planar_to_data_url(planar, s.size).unwrap_or_default();
+        view! { <figure><img src=src width="64" height="64" alt=label.clone() /><figcaption>{label}</figcaption></figure> }
+    };
+    let mut figures = vec![img(&s.target, "target".into())];
+    figures.extend(s.sources.iter().enumerate().map(|(v, p)| img(p, format!("source {}", v + 1))));
+    figures.push(img(&s.fused, "re-synthesis".into()));
+    figures.extend(s.masks.iter().enumerate().map(|(v, m)| img(&grey_to_rgb(m), format!("mask {}", v + 1))));
+    view! { <div class="samples" data-testid="train-samples">{figures}</div> }
+}
