@@ -120,8 +120,13 @@ impl Engine {
 
     /// Embed images given as planar RGB in [0, 1] at the model's input size.
     pub async fn embed(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
+        self.embed_with_head(images).await.map(|(e, _)| e)
+    }
+
+    /// Embeddings, and the linear head's outputs when the weights carry a head.
+    pub async fn embed_with_head(&self, images: &[Vec<f32>]) -> Result<(Vec<Vec<f32>>, Option<Vec<Vec<f32>>>), String> {
         match self.call(Call::Embed(images.to_vec())).await? {
-            Reply::Embeddings(e) => Ok(e),
+            Reply::Embedded { embeddings, head } => Ok((embeddings, head)),
             other => Err(unexpected(other)),
         }
     }

@@ -262,7 +262,9 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
                 {tracks.into_iter().enumerate().map(|(k, t)| view! {
                     <div class="track" data-testid="face-track" data-frames=t.frames.to_string()>
                         <span class="track-label">{format!("track {} · {} frames{}", k + 1, t.frames, if t.manual { " · crop set by hand" } else { "" })}</span>
-                        <div class="thumbs">{t.thumbs.iter().step_by(t.thumbs.len().div_ceil(THUMBS_PER_TRACK).max(1)).cloned().map(|src| view! { <img src=src width="48" height="48" alt="face crop" /> }).collect_view()}</div>
+                        <div class="thumbs">{t.thumbs.iter().zip(&t.embeddings).step_by(t.thumbs.len().div_ceil(THUMBS_PER_TRACK).max(1)).map(|(src, e)| view! {
+                            <img src=src.clone() width="48" height="48" alt="face crop" data-embedding=serde_json::to_string(e).unwrap_or_default() />
+                        }).collect_view()}</div>
                     </div>
                 }).collect_view()}
             }.into_any()

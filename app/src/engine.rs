@@ -98,7 +98,7 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
         Call::Start { .. } => unreachable!("handled above"),
         Call::Detect(frame) => e.detector.detect(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
         Call::Follow(frame, previous) => e.detector.follow(&frame.to_rgb()?, &previous).await.map(Reply::Faces).map_err(|e| e.to_string()),
-        Call::Embed(images) => embed(&model, &e.device, &images).await.map(Reply::Embeddings),
+        Call::Embed(images) => embed(&model, &e.device, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
         Call::Resynthesize { source, driver } => resynthesize(&model, &e.device, source, driver).await.map(Reply::Image),
         Call::LoadWeights(bytes) => {
             if training.is_some() {
@@ -162,14 +162,24 @@ async fn read(t: Tensor<1>) -> Result<Vec<f32>, String> {
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
 
-async fn embed(model: &FabNet, device: &Device, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
+type Rows = Vec<Vec<f32>>;
+
+async fn rows(t: Tensor<2>) -> Result<Rows, String> {
+    let width = t.dims()[1].max(1);
+    Ok(read(t.flatten(0, 1)).await?.chunks(width).map(<[f32]>::to_vec).collect())
+}
+
+/// Embeddings of `images`, and the head's outputs when there is a head.
+async fn embed(model: &FabNet, device: &Device, images: &[Vec<f32>]) -> Result<(Rows, Option<Rows>), String> {
     if images.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], None));
     }
     let embedding = model.embed(images_tensor(images, model.config.image_size, device)?);
-    let dim = embedding.dims()[1];
-    let flat = read(embedding.flatten(0, 1)).await?;
-    Ok(flat.chunks(dim).map(<[f32]>::to_vec).collect())
+    let head = match model.head_outputs(embedding.clone()) {
+        Some(h) => Some(rows(h).await?),
+        None => None,
+    };
+    Ok((rows(embedding).await?, head))
 }
 
 async fn resynthesize(model: &FabNet, device: &Device, source: Vec<f32>, driver: Vec<f32>) -> Result<Vec<f32>, String> {

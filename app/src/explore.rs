@@ -25,6 +25,10 @@ const NEIGHBOURS: usize = 6;
 #[derive(Clone, Debug, PartialEq)]
 struct Point {
     clip: usize,
+    /// Track number across all clips.
+    track: usize,
+    /// Place of the frame in its clip, 0 (first) to 1 (last).
+    time: f32,
     label: String,
     thumb: String,
     embedding: Vec<f32>,
@@ -35,12 +39,16 @@ struct Point {
 
 fn points(clips: &[ClipView]) -> Vec<Point> {
     let mut out = Vec::new();
+    let mut track_number = 0;
     for (c, clip) in clips.iter().enumerate() {
         let ClipState::Ready { tracks } = &clip.state else { continue };
         for (k, track) in tracks.iter().enumerate() {
+            track_number += 1;
             for (index, ((frame, thumb), embedding)) in track.frame_index.iter().zip(&track.thumbs).zip(&track.embeddings).enumerate() {
                 out.push(Point {
                     clip: c,
+                    track: track_number - 1,
+                    time: *frame as f32 / clip.frames.saturating_sub(1).max(1) as f32,
                     label: format!("{} · track {} · frame {}", clip.name, k + 1, frame + 1),
                     thumb: thumb.clone(),
                     embedding: embedding.clone(),
@@ -53,9 +61,20 @@ fn points(clips: &[ClipView]) -> Vec<Point> {
     out
 }
 
-fn colour(clip: usize) -> String {
-    // Golden-angle hues from blue, clear of the webcam ring's red.
-    format!("hsl({}, 65%, 45%)", (210 + clip * 137) % 360)
+#[derive(Clone, Copy, PartialEq)]
+enum ColourBy {
+    Clip,
+    Track,
+    Time,
+}
+
+fn colour(p: &Point, by: ColourBy) -> String {
+    // Golden-angle hues from blue, clear of the webcam ring's red; time runs light to dark.
+    match by {
+        ColourBy::Clip => format!("hsl({}, 65%, 45%)", (210 + p.clip * 137) % 360),
+        ColourBy::Track => format!("hsl({}, 65%, 45%)", (210 + p.track * 137) % 360),
+        ColourBy::Time => format!("hsl(200, 70%, {:.0}%)", 80.0 - 55.0 * p.time),
+    }
 }
 
 /// Maps plane coordinates to the SVG, fitted to the points.
@@ -90,6 +109,7 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
     });
     let selected = RwSignal::new(None::<usize>);
     let hovered = RwSignal::new(None::<usize>);
+    let colour_by = RwSignal::new(ColourBy::Clip);
     // Re-synthesis: the source face (a point), and the result of driving it with the selected
     // point's embedding.
     let source = RwSignal::new(None::<usize>);
@@ -118,7 +138,7 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
             .enumerate()
             .map(|(i, p)| {
                 let (x, y) = frame.place(*p);
-                let fill = colour(pts[i].clip);
+                let fill = colour(&pts[i], colour_by.get());
                 view! {
                     <circle data-testid="explore-point" cx=x cy=y r=move || if selected.get() == Some(i) { 6.0 } else { 4.0 }
                         fill=fill stroke=move || if selected.get() == Some(i) { "#111" } else { "none" }
@@ -166,7 +186,18 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
     view! {
         <section class="panel explore">
             <h2>"Explore"</h2>
-            <p class="hint">"Every embedded face, in the plane of the two main directions of variation (PCA), coloured by clip. Hover for the face, click for its nearest neighbours. The webcam's face is the red ring."</p>
+            <p class="hint">"Every embedded face, in the plane of the two main directions of variation (PCA). Hover for the face, click for its nearest neighbours. The webcam's face is the red ring."</p>
+            <label>"Colour by "
+                <select data-testid="explore-colour" on:change=move |ev| colour_by.set(match event_target_value(&ev).as_str() {
+                    "track" => ColourBy::Track,
+                    "time" => ColourBy::Time,
+                    _ => ColourBy::Clip,
+                })>
+                    <option value="clip" selected>"clip"</option>
+                    <option value="track">"track"</option>
+                    <option value="time">"time in the clip (light: early, dark: late)"</option>
+                </select>
+            </label>
             {move || if all.get().len() < 2 {
                 view! { <p class="muted">"Add a clip to see its faces here."</p> }.into_any()
             } else {

@@ -60,8 +60,9 @@ pub fn App() -> impl IntoView {
                     clips::refresh(&engine, clips).await
                 }
                 .await;
-                if let Err(e) = stored {
-                    notice.set(Some(e));
+                match stored {
+                    Ok(()) => log.update(|l| l.applied = true),
+                    Err(e) => notice.set(Some(e)),
                 }
             });
         }

@@ -65,7 +65,8 @@ pub enum Call {
 pub enum Reply {
     Ready(WeightsInfo),
     Faces(Vec<Detection>),
-    Embeddings(Vec<Vec<f32>>),
+    /// Embeddings, and the linear head's outputs when the weights carry a head.
+    Embedded { embeddings: Vec<Vec<f32>>, head: Option<Vec<Vec<f32>>> },
     Image(Vec<f32>),
     Weights(#[serde(with = "serde_bytes")] Vec<u8>),
     Done,

@@ -24,6 +24,8 @@ pub struct TrainLog {
     pub validation: Vec<(u32, f64)>,
     pub last: Option<TrainUpdate>,
     pub samples: Option<Samples>,
+    /// The finished run's model is stored and every clip embedded with it.
+    pub applied: bool,
 }
 
 impl TrainLog {
@@ -250,12 +252,13 @@ fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
                     " · lr " {format!("{:.2e}", u.learning_rate)}
                     {l.validation.last().map(|(_, v)| format!(" · validation {v:.5}"))}
                 </p>
-                <svg data-testid="train-curve" width=CURVE_W height=CURVE_H viewBox=format!("0 0 {CURVE_W} {CURVE_H}")>
+                <svg data-testid="train-curve" data-losses=serde_json::to_string(&l.losses.iter().map(|p| p.1).collect::<Vec<_>>()).unwrap_or_default() width=CURVE_W height=CURVE_H viewBox=format!("0 0 {CURVE_W} {CURVE_H}")>
                     <rect width=CURVE_W height=CURVE_H fill="#f8fafc"></rect>
                     <polyline points=points fill="none" stroke="#2563eb" stroke-width="1.5"></polyline>
                     <polyline points=vpoints fill="none" stroke="#e11d48" stroke-width="1.5" stroke-dasharray="4 2"></polyline>
                 </svg>
                 <p class="muted">"blue: training loss (windowed), red: validation loss"</p>
+                {l.applied.then(|| view! { <p data-testid="train-applied">"Saved in this browser; every clip is embedded with the new model."</p> })}
                 {l.samples.as_ref().map(sample_strip)}
             </div>
         })

@@ -28,6 +28,8 @@ pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: 
     let timing = RwSignal::new((0.0f64, 0.0f64));
     let error = RwSignal::new(None::<String>);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    // The network's view of the face and the head's outputs for it, when the weights have a head.
+    let head = RwSignal::new(None::<(String, Vec<f32>)>);
 
     let start = move |_| {
         let Some(engine) = engine.get_untracked() else { return };
@@ -46,7 +48,7 @@ pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: 
             let mut in_window = 0u32;
             let mut followed: Vec<Detection> = Vec::new();
             while running.get_untracked() {
-                if let Err(e) = live_step(&engine, &mut cam, &mut followed, frames.get_untracked(), canvas_ref, embedding, face_seen, timing).await {
+                if let Err(e) = live_step(&engine, &mut cam, &mut followed, frames.get_untracked(), canvas_ref, (embedding, head), face_seen, timing).await {
                     // The first frames may not have arrived yet: wait, do not fail.
                     if !e.contains("no picture yet") {
                         error.set(Some(e));
@@ -86,6 +88,7 @@ pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: 
                 <div>
                     {move || (!face_seen.get() && running.get()).then(|| view! { <p class="muted">"no face in view"</p> })}
                     {move || embedding.get().map(|v| view! { <EmbeddingBars values=v testid="webcam-embedding" /> })}
+                    {move || head.get().and_then(|(picture, values)| engine.get().map(|e| view! { <HeadView task=e.info().head_task.unwrap_or_default() picture=picture values=values /> }))}
                 </div>
             </div>
         </section>
@@ -104,7 +107,7 @@ async fn live_step(
     followed: &mut Vec<Detection>,
     frame_number: u64,
     canvas_ref: NodeRef<leptos::html::Canvas>,
-    embedding: RwSignal<Option<Vec<f32>>>,
+    (embedding, head): (RwSignal<Option<Vec<f32>>>, RwSignal<Option<(String, Vec<f32>)>>),
     face_seen: RwSignal<bool>,
     timing: RwSignal<(f64, f64)>,
 ) -> Result<(), String> {
@@ -127,10 +130,47 @@ async fn live_step(
     }
     face_seen.set(face.is_some());
     if let Some(b) = face {
-        let input = faces::network_input(&faces::face_crop(&frame, &b), engine.input_size());
-        let mut out = engine.embed(&[input]).await?;
+        let size = engine.input_size();
+        let input = faces::network_input(&faces::face_crop(&frame, &b), size);
+        let (mut out, outputs) = engine.embed_with_head(std::slice::from_ref(&input)).await?;
         embedding.set(out.pop());
+        match outputs.and_then(|mut o| o.pop()) {
+            Some(values) => head.set(Some((media::planar_to_data_url(&input, size)?, values))),
+            None => head.set(None),
+        }
     }
     timing.set((t1 - t0, now_ms() - t1));
     Ok(())
+}
+
+const HEAD_VIEW: f32 = 160.0;
+
+/// The linear head's live output: landmarks drawn over the network's view of the face, head
+/// pose as angles, anything else as labelled numbers.
+#[component]
+fn HeadView(task: String, picture: String, values: Vec<f32>) -> impl IntoView {
+    let json = serde_json::to_string(&values).unwrap_or_default();
+    let body = if task.contains("landmarks") && values.len() % 2 == 0 {
+        let dots = values
+            .chunks(2)
+            .map(|p| view! { <circle cx=p[0] * HEAD_VIEW cy=p[1] * HEAD_VIEW r="2.5" fill="#22c55e" stroke="#052e16" stroke-width="0.8"></circle> })
+            .collect_view();
+        view! {
+            <svg width=HEAD_VIEW height=HEAD_VIEW data-testid="head-landmarks">
+                <image href=picture width=HEAD_VIEW height=HEAD_VIEW></image>
+                {dots}
+            </svg>
+        }
+        .into_any()
+    } else if task.contains("roll, pitch, yaw") && values.len() == 3 {
+        view! { <p class="pose">{format!("roll {:.1}°, pitch {:.1}°, yaw {:.1}°", values[0], values[1], values[2])}</p> }.into_any()
+    } else {
+        view! { <p>{values.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ")}</p> }.into_any()
+    };
+    view! {
+        <div class="head" data-testid="webcam-head" data-values=json>
+            <p class="muted">"Linear head: " {task}</p>
+            {body}
+        </div>
+    }
 }

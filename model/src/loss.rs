@@ -1,6 +1,6 @@
 //! The photometric loss and the curriculum's percentile window over a batch.
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Mean absolute error per sample: `[B, ...]` pairs to `[B]`.
@@ -32,12 +32,23 @@ impl PercentileWindow {
 }
 
 /// Mean of the per-sample losses whose rank lies in `window`: the easiest `min..max` share.
+///
+/// Ranks are counted on the device (how many samples lose less; ties go to the lower index)
+/// rather than sorted: burn's `argsort` reads the tensor back to the host on wgpu, which a
+/// browser cannot do synchronously. The batch is small, so the `[B, B]` comparison is cheap.
 pub fn windowed_mean(losses: Tensor<1>, window: PercentileWindow) -> Tensor<1> {
     let [b] = losses.dims();
     let (lo, hi) = window.range(b);
-    let order = losses.clone().detach().argsort(0);
-    let kept = order.slice([lo..hi]);
-    losses.select(0, kept).mean()
+    let device = losses.device();
+    let l = losses.clone().detach();
+    let others = l.clone().reshape([1, b]).expand([b, b]); // [i, j] = loss j
+    let own = l.reshape([b, 1]).expand([b, b]); // [i, j] = loss i
+    let earlier: Vec<f32> = (0..b * b).map(|k| if k % b < k / b { 1.0 } else { 0.0 }).collect();
+    let earlier = Tensor::<2>::from_data(TensorData::new(earlier, [b, b]), &device);
+    let below = others.clone().lower(own.clone()).float() + others.equal(own).float() * earlier;
+    let rank = below.sum_dim(1).reshape([b]);
+    let keep = rank.clone().greater_equal_elem(lo as f32 - 0.5).float() * rank.lower_elem(hi as f32 - 0.5).float();
+    (losses * keep).sum() / (hi - lo) as f32
 }
 
 /// Host-side twin of [`windowed_mean`], for losses already read back.
@@ -47,4 +58,25 @@ pub fn windowed_mean_host(losses: &[f32], window: PercentileWindow) -> f32 {
     let (lo, hi) = window.range(sorted.len());
     let kept = &sorted[lo..hi];
     kept.iter().sum::<f32>() / kept.len() as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    #[test]
+    fn device_ranks_give_the_host_window_mean_ties_included() {
+        let device = Device::flex();
+        let cases: [&[f32]; 4] = [&[0.3, 0.1, 0.4, 0.2], &[0.5, 0.5, 0.1, 0.5, 0.2, 0.9, 0.1, 0.3], &[0.7], &[0.2, 0.2]];
+        let windows = [PercentileWindow::FULL, PercentileWindow { min: 0.0, max: 0.5 }, PercentileWindow { min: 0.3, max: 0.8 }];
+        for values in cases {
+            for window in windows {
+                let t = Tensor::<1>::from_data(TensorData::new(values.to_vec(), [values.len()]), &device);
+                let device_mean = windowed_mean(t, window).into_data().try_to_vec::<f32>().unwrap()[0];
+                let host_mean = windowed_mean_host(values, window);
+                assert!((device_mean - host_mean).abs() < 1e-6, "{values:?} {window:?}: {device_mean} vs {host_mean}");
+            }
+        }
+    }
 }

@@ -3,12 +3,19 @@
     python3 tests/browser/test_app.py DIST_DIR DATA_DIR [SCREENSHOT_DIR]
 
 Serves DIST_DIR on 127.0.0.1, drives Chromium through chromedriver (selenium), and checks:
-the models load; the real carphone clip becomes one face track; a file that is not a video is
-reported on its own card while the rest keeps working; a crop drawn by hand replaces the
-detected one; the explorer plots every embedded face and lists a face's nearest neighbours;
-the webcam (fed from carphone as y4m) delivers live embeddings, placed in the explorer too.
+the models load (in the engine worker); the real carphone clip becomes one face track; a file
+that is not a video is reported on its own card while the rest keeps working; a crop drawn by
+hand replaces the detected one; the explorer plots every embedded face, lists a face's nearest
+neighbours and drives a source face with another's embedding; training a small preset for a
+few steps lowers the loss, with pause and resume, while the page stays responsive; the
+downloaded weights give `fabnet embed` (FABNET_BIN, default target/debug/fabnet) the app's
+embedding of a face to 1e-3; the webcam (fed from carphone as y4m) delivers live embeddings,
+placed in the explorer too; after a reload the clips and the trained weights are still there,
+and "clear all" removes them.
 Prints one line per check and "browser: N passed, M failed" last; exits non-zero on failure.
 """
+import base64
+import json
 import functools
 import http.server
 import os
@@ -27,6 +34,8 @@ from selenium.webdriver.common.by import By
 DIST, DATA = sys.argv[1], sys.argv[2]
 SHOTS = sys.argv[3] if len(sys.argv) > 3 else None
 TIMEOUT = float(os.environ.get("FABNET_BROWSER_TIMEOUT", "240"))
+FABNET = os.environ.get("FABNET_BIN") or os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "debug", "fabnet")
+TRAIN_STEPS = 12
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -56,6 +65,8 @@ def browser(tmp, y4m):
                 f"--user-data-dir={tmp}/profile", "--use-fake-device-for-media-stream",
                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"]:
         opts.add_argument(arg)
+    # The console (the page's and the worker's) is printed when a check fails.
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path="/usr/bin/chromedriver")
     return webdriver.Chrome(options=opts, service=service)
 
@@ -103,6 +114,11 @@ def main():
             print(f"FAIL {name}: {e}", flush=True)
             traceback.print_exc()
             shot(driver, "failed-" + name.replace(" ", "-"))
+            try:
+                for entry in driver.get_log("browser")[-20:]:
+                    print(f"     console: {entry['level']} {entry['message'][:400]}")
+            except Exception:
+                pass
 
     def loads():
         driver.get(url)
@@ -153,6 +169,97 @@ def main():
         assert "cosine" in neighbours[0].text, neighbours[0].text
         shot(driver, "5-explore")
 
+    def resynthesis():
+        testid(driver, "resynth-source")[0].click()
+        points = testid(driver, "explore-point")
+        ActionChains(driver).move_to_element(points[20]).click().perform()
+        image = wait_for(driver, "the re-synthesised face", lambda d: testid(d, "resynth-image"))[0]
+        assert image.get_attribute("src").startswith("data:image/png"), "a picture"
+        shot(driver, "5b-resynthesis")
+
+    def set_field(name, value):
+        field = testid(driver, name)[0]
+        field.clear()
+        field.send_keys(str(value) + "\t")
+
+    def training_lowers_the_loss():
+        # A fresh small preset (64 px): random weights, so a few steps must show progress.
+        driver.execute_script("const s = document.querySelector('[data-testid=train-preset]'); s.value = 'small';"
+                              "s.dispatchEvent(new Event('change'));")
+        set_field("train-steps", TRAIN_STEPS)
+        set_field("train-batch", 4)
+        set_field("train-views", 1)
+        set_field("train-lr", 0.002)
+        if testid(driver, "train-curriculum")[0].is_selected():
+            testid(driver, "train-curriculum")[0].click()
+        assert "1 face track" in testid(driver, "train-plan")[0].text, testid(driver, "train-plan")[0].text
+        started = time.time()
+        testid(driver, "train-start")[0].click()
+        wait_for(driver, "the first steps", lambda d: int(testid(d, "train-step")[0].text) >= 3)
+        # Pause holds the step count; resume carries on.
+        testid(driver, "train-pause")[0].click()
+        paused_at = wait_for(driver, "the pause", lambda d: "paused" in testid(d, "train-state")[0].text and int(testid(d, "train-step")[0].text))
+        # The page answers while the worker trains: the about panel opens at once.
+        t0 = time.time()
+        driver.execute_script("document.querySelector('[data-testid=about-weights]').open = true")
+        responsive_ms = (time.time() - t0) * 1000
+        time.sleep(3)
+        assert int(testid(driver, "train-step")[0].text) == paused_at, "no steps while paused"
+        testid(driver, "train-resume")[0].click()
+        wait_for(driver, "the run to finish", lambda d: "finished" in testid(d, "train-state")[0].text, timeout=TIMEOUT * 2)
+        elapsed = time.time() - started - 3
+        losses = json.loads(testid(driver, "train-curve")[0].get_attribute("data-losses"))
+        assert len(losses) == TRAIN_STEPS, losses
+        first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+        print(f"     losses: {' '.join(f'{l:.4f}' for l in losses)}; {TRAIN_STEPS / elapsed:.2f} steps/s; "
+              f"page answered in {responsive_ms:.0f} ms while training")
+        assert last < 0.9 * first, f"the loss did not fall: first {first:.4f}, last {last:.4f}"
+        assert testid(driver, "train-samples"), "sample re-syntheses shown"
+        wait_for(driver, "the new model applied to the clips", lambda d: testid(d, "train-applied"))
+        shot(driver, "7-trained")
+
+    def downloaded_weights_embed_the_same():
+        testid(driver, "weights-download")[0].click()
+        link = wait_for(driver, "the weights file", lambda d: testid(d, "weights-file"))[0]
+        encoded = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(arguments[0]).then(r => r.arrayBuffer()).then(b => {"
+            "  let s = ''; const u = new Uint8Array(b); for (let i = 0; i < u.length; i++) s += String.fromCharCode(u[i]);"
+            "  done(btoa(s)); });", link.get_attribute("href"))
+        weights = os.path.join(tmp, "browser.fabnet")
+        with open(weights, "wb") as f:
+            f.write(base64.b64decode(encoded))
+        thumb = driver.find_elements(By.CSS_SELECTOR, "[data-testid=face-track] img[data-embedding]")[2]
+        png = os.path.join(tmp, "face.png")
+        with open(png, "wb") as f:
+            f.write(base64.b64decode(thumb.get_attribute("src").split(",", 1)[1]))
+        app = json.loads(thumb.get_attribute("data-embedding"))
+        out = subprocess.run([FABNET, "embed", "--weights", weights, png], capture_output=True, text=True, check=True)
+        native = json.loads(out.stdout.splitlines()[0])["embedding"]
+        worst = max(abs(a - b) for a, b in zip(app, native))
+        print(f"     {len(app)}-d embedding, app vs fabnet embed: max difference {worst:.2e}")
+        assert len(app) == len(native) and worst <= 1e-3, f"max difference {worst}"
+
+    def reload_keeps_everything():
+        tracks = [t.get_attribute("data-frames") for t in testid(driver, "face-track")]
+        driver.refresh()
+        wait_for(driver, "the models to load again", lambda d: testid(d, "model-ready"))
+        about = driver.execute_script("return document.querySelector('[data-testid=about-text]').textContent")
+        assert "in the browser" in about, f"the trained weights came back: {about}"
+        restored = wait_for(driver, "the stored clips", lambda d: testid(d, "face-track"))
+        assert [t.get_attribute("data-frames") for t in restored] == tracks, "the same tracks"
+        assert len(testid(driver, "explore-point")) >= 30, "the explorer has them too"
+        shot(driver, "8-reloaded")
+        driver.execute_script("window.confirm = () => true")
+        testid(driver, "clear-all")[0].click()
+        wait_for(driver, "everything cleared", lambda d: not testid(d, "face-track"))
+        driver.refresh()
+        wait_for(driver, "the models to load after clearing", lambda d: testid(d, "model-ready"))
+        time.sleep(2)
+        assert not testid(driver, "face-track"), "no clip after clear all"
+        about = driver.execute_script("return document.querySelector('[data-testid=about-text]').textContent")
+        assert "in the browser" not in about, "the default weights are back"
+
     def webcam_embeds_live():
         testid(driver, "webcam-start")[0].click()
         wait_for(driver, "webcam embeddings", lambda d: int(testid(d, "webcam-frames")[0].text) >= 8 and testid(d, "webcam-embedding"))
@@ -168,7 +275,11 @@ def main():
     check("a bad file is reported alone", bad_file_is_reported_alone)
     check("a crop can be set by hand", crop_by_hand)
     check("the explorer shows points and neighbours", explorer_shows_points_and_neighbours)
+    check("a face can be driven by another (re-synthesis)", resynthesis)
+    check("training lowers the loss", training_lowers_the_loss)
+    check("downloaded weights embed the same in fabnet embed", downloaded_weights_embed_the_same)
     check("the webcam embeds live", webcam_embeds_live)
+    check("a reload keeps clips and weights; clear all removes them", reload_keeps_everything)
     driver.quit()
     server.shutdown()
     print(f"browser: {passed} passed, {failed} failed")
