@@ -104,7 +104,15 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
             if training.is_some() {
                 return Err("stop training before loading other weights".into());
             }
-            let (model, info) = weights::from_bytes(&bytes, &e.device).map_err(|e| e.to_string())?;
+            let (model, info) = weights::from_bytes(&bytes, &e.device).map_err(|err| {
+                // burn-store reads PyTorch checkpoints from a file path only, which a browser
+                // does not have: point to the converter instead.
+                if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x80, 0x02]) {
+                    "this looks like a PyTorch checkpoint (.pth); convert it first with `fabnet import FILE.pth -o FILE.fabnet` and load that".to_string()
+                } else {
+                    err.to_string()
+                }
+            })?;
             e.model = model;
             e.info = info.clone();
             Ok(Reply::Ready(info))

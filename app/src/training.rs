@@ -215,7 +215,7 @@ pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSig
                 <h3>"Weights"</h3>
                 <button data-testid="weights-download" on:click=save prop:disabled=move || busy.get() || engine.get().is_none()>"Download weights"</button>
                 <label class="file">"Load weights (.fabnet) "
-                    <input type="file" accept=".fabnet,.bpk" data-testid="weights-upload" on:change=load prop:disabled=move || busy.get() || running() || engine.get().is_none() /></label>
+                    <input type="file" accept=".fabnet,.bpk,.pth" data-testid="weights-upload" on:change=load prop:disabled=move || busy.get() || running() || engine.get().is_none() /></label>
                 {move || download.get().map(|(url, name, len)| view! {
                     <a data-testid="weights-file" href=url download=name.clone()>{format!("{name} ({:.1} MB)", len as f64 / 1e6)}</a>
                 })}

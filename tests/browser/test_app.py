@@ -219,16 +219,15 @@ def main():
         shot(driver, "7-trained")
 
     def downloaded_weights_embed_the_same():
+        # The real download path: Chromium saves the file the button hands it.
+        downloads = os.path.join(tmp, "downloads")
+        os.makedirs(downloads, exist_ok=True)
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
         testid(driver, "weights-download")[0].click()
-        link = wait_for(driver, "the weights file", lambda d: testid(d, "weights-file"))[0]
-        encoded = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "fetch(arguments[0]).then(r => r.arrayBuffer()).then(b => {"
-            "  let s = ''; const u = new Uint8Array(b); for (let i = 0; i < u.length; i++) s += String.fromCharCode(u[i]);"
-            "  done(btoa(s)); });", link.get_attribute("href"))
-        weights = os.path.join(tmp, "browser.fabnet")
-        with open(weights, "wb") as f:
-            f.write(base64.b64decode(encoded))
+        wait_for(driver, "the weights file link", lambda d: testid(d, "weights-file"))
+        weights = os.path.join(downloads, "fabnet-weights.fabnet")
+        wait_for(driver, "the downloaded weights", lambda d: os.path.exists(weights) and os.path.getsize(weights) > 1000
+                 and not [f for f in os.listdir(downloads) if f.endswith(".crdownload")])
         thumb = driver.find_elements(By.CSS_SELECTOR, "[data-testid=face-track] img[data-embedding]")[2]
         png = os.path.join(tmp, "face.png")
         with open(png, "wb") as f:
@@ -239,6 +238,16 @@ def main():
         worst = max(abs(a - b) for a, b in zip(app, native))
         print(f"     {len(app)}-d embedding, app vs fabnet embed: max difference {worst:.2e}")
         assert len(app) == len(native) and worst <= 1e-3, f"max difference {worst}"
+
+    def bad_weights_are_refused():
+        about = testid(driver, "about-text")[0].get_attribute("textContent")
+        bad = os.path.join(tmp, "notes.fabnet")
+        with open(bad, "w") as f:
+            f.write("not weights")
+        testid(driver, "weights-upload")[0].send_keys(bad)
+        error = wait_for(driver, "the refusal", lambda d: [e for e in testid(d, "error") if "notes.fabnet" in e.text])
+        assert "not a FAb-Net weights file" in error[0].text, error[0].text
+        assert testid(driver, "about-text")[0].get_attribute("textContent") == about, "the model is unchanged"
 
     def reload_keeps_everything():
         tracks = [t.get_attribute("data-frames") for t in testid(driver, "face-track")]
@@ -278,6 +287,7 @@ def main():
     check("a face can be driven by another (re-synthesis)", resynthesis)
     check("training lowers the loss", training_lowers_the_loss)
     check("downloaded weights embed the same in fabnet embed", downloaded_weights_embed_the_same)
+    check("a file that is not weights is refused, the model stays", bad_weights_are_refused)
     check("the webcam embeds live", webcam_embeds_live)
     check("a reload keeps clips and weights; clear all removes them", reload_keeps_everything)
     driver.quit()
