@@ -17,17 +17,24 @@ pub fn available() -> Vec<&'static str> {
     names
 }
 
-/// `flex` (CPU), `wgpu` (Vulkan/Metal/DX12) or `cuda`, when compiled in.
+/// `flex` (CPU), `wgpu` (Vulkan/Metal/DX12) or `cuda`, when compiled in; `wgpu:K` and `cuda:K`
+/// name the K-th GPU (for data-parallel training).
 pub fn device(name: &str) -> Result<Device, String> {
-    match name {
+    let (kind, index) = match name.split_once(':') {
+        Some((kind, k)) => (kind, Some(k.parse::<usize>().map_err(|_| format!("'{name}': the part after ':' must be a GPU number"))?)),
+        None => (name, None),
+    };
+    match (kind, index) {
         #[cfg(feature = "flex")]
-        "flex" | "cpu" => Ok(Device::flex()),
+        ("flex" | "cpu", None) => Ok(Device::flex()),
         #[cfg(any(feature = "wgpu", feature = "vulkan"))]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        ("wgpu", None) => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(any(feature = "wgpu", feature = "vulkan"))]
+        ("wgpu", Some(k)) => Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(k))),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
-        other => Err(format!(
-            "backend '{other}' is not available in this build (available: {}; rebuild with --features wgpu or cuda)",
+        ("cuda", k) => Ok(Device::cuda(k.unwrap_or(0))),
+        _ => Err(format!(
+            "backend '{name}' is not available in this build (available: {}; rebuild with --features wgpu or cuda)",
             available().join(", ")
         )),
     }

@@ -32,23 +32,30 @@ impl PercentileWindow {
 }
 
 /// Mean of the per-sample losses whose rank lies in `window`: the easiest `min..max` share.
+pub fn windowed_mean(losses: Tensor<1>, window: PercentileWindow) -> Tensor<1> {
+    let [b] = losses.dims();
+    let (lo, hi) = window.range(b);
+    let keep = window_mask(losses.clone().detach(), window);
+    (losses * keep).sum() / (hi - lo) as f32
+}
+
+/// 1 for the samples whose rank lies in `window`, 0 for the others (`[B]`, no gradient).
 ///
 /// Ranks are counted on the device (how many samples lose less; ties go to the lower index)
 /// rather than sorted: burn's `argsort` reads the tensor back to the host on wgpu, which a
 /// browser cannot do synchronously. The batch is small, so the `[B, B]` comparison is cheap.
-pub fn windowed_mean(losses: Tensor<1>, window: PercentileWindow) -> Tensor<1> {
+pub fn window_mask(losses: Tensor<1>, window: PercentileWindow) -> Tensor<1> {
     let [b] = losses.dims();
     let (lo, hi) = window.range(b);
     let device = losses.device();
-    let l = losses.clone().detach();
+    let l = losses.detach();
     let others = l.clone().reshape([1, b]).expand([b, b]); // [i, j] = loss j
     let own = l.reshape([b, 1]).expand([b, b]); // [i, j] = loss i
     let earlier: Vec<f32> = (0..b * b).map(|k| if k % b < k / b { 1.0 } else { 0.0 }).collect();
     let earlier = Tensor::<2>::from_data(TensorData::new(earlier, [b, b]), &device);
     let below = others.clone().lower(own.clone()).float() + others.equal(own).float() * earlier;
     let rank = below.sum_dim(1).reshape([b]);
-    let keep = rank.clone().greater_equal_elem(lo as f32 - 0.5).float() * rank.lower_elem(hi as f32 - 0.5).float();
-    (losses * keep).sum() / (hi - lo) as f32
+    rank.clone().greater_equal_elem(lo as f32 - 0.5).float() * rank.lower_elem(hi as f32 - 0.5).float()
 }
 
 /// Host-side twin of [`windowed_mean`], for losses already read back.

@@ -5,11 +5,11 @@
 
 use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::loss::{PercentileWindow, per_sample_l1, windowed_mean};
+use crate::loss::{PercentileWindow, per_sample_l1, window_mask, windowed_mean};
 use crate::net::{FabNet, Generation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -164,6 +164,72 @@ impl Trainer {
         self.model = Some(model);
         let generation = keep_generation.then(|| detach(generation));
         Ok(StepOutput { losses: losses.detach(), loss: loss.detach(), generation })
+    }
+}
+
+impl Trainer {
+    /// One data-parallel step: `shards[i]` lives on its own device (the first on the model's).
+    /// The model is forked to every device; each shard goes forward there; the curriculum
+    /// window is taken over the whole batch (the per-sample losses meet on the first device,
+    /// so the result is the window a single device would take); each device back-propagates
+    /// its part, the gradients are summed on the first device and the optimizer steps once.
+    /// As in PyTorch's DDP without SyncBatchNorm, BatchNorm sees per-shard statistics and the
+    /// running statistics follow the first shard.
+    pub fn step_parallel(
+        &mut self,
+        shards: Vec<Batch>,
+        window: PercentileWindow,
+        learning_rate: f64,
+        keep_generation: bool,
+    ) -> Result<StepOutput, BatchError> {
+        if shards.is_empty() {
+            return Err(BatchError("no shard to train on".into()));
+        }
+        let size = self.model().config.image_size;
+        for shard in &shards {
+            shard.check(size)?;
+        }
+        let model = self.model.take().expect("trainer holds a model between steps");
+        let main = shards[0].target.device();
+        let mut replicas = Vec::with_capacity(shards.len());
+        let mut parts = Vec::with_capacity(shards.len());
+        for (i, shard) in shards.into_iter().enumerate() {
+            // A clone shares its BatchNorm running statistics with the model (and `fork` moves
+            // them in place), so the other shards get a copy made through `valid().train()`:
+            // same parameters and ids, statistics of their own, which are dropped after the step.
+            let replica = if i == 0 { model.clone() } else { model.valid().train().fork(&shard.target.device()) };
+            let generation = replica.generate(shard.target.clone(), &shard.sources);
+            let losses = per_sample_l1(generation.fused.clone(), shard.target);
+            parts.push((losses, generation));
+            replicas.push(replica);
+        }
+        // The window over the whole batch, decided on the first device.
+        let all: Vec<Tensor<1>> = parts.iter().map(|(l, _)| l.clone().detach().to_device(&main)).collect();
+        let all = Tensor::cat(all, 0);
+        let [b] = all.dims();
+        let (lo, hi) = window.range(b);
+        let keep = window_mask(all.clone(), window);
+        let mut accumulator = GradientsAccumulator::new();
+        let mut total = Tensor::<1>::zeros([1], &main);
+        let mut start = 0;
+        let mut first_generation = None;
+        for (i, ((losses, generation), replica)) in parts.into_iter().zip(&replicas).enumerate() {
+            let [n] = losses.dims();
+            let device = losses.device();
+            let kept = keep.clone().narrow(0, start, n).to_device(&device);
+            start += n;
+            let loss = (losses * kept).sum() / (hi - lo) as f32;
+            total = total + loss.clone().detach().to_device(&main);
+            let grads = GradientsParams::from_grads(loss.backward(), replica).to_device(&main, &model);
+            accumulator.accumulate(&model, grads);
+            if i == 0 && keep_generation {
+                first_generation = Some(detach(generation));
+            }
+        }
+        let model = self.optimizer.step(learning_rate, model, accumulator.grads());
+        model.sync_running_stats();
+        self.model = Some(model);
+        Ok(StepOutput { losses: all, loss: total, generation: first_generation })
     }
 }
 

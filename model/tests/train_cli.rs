@@ -201,3 +201,19 @@ fn a_folder_without_tracks_and_a_taken_run_folder_are_refused() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success() && stderr.contains("--resume"), "{stderr}");
 }
+
+#[test]
+fn data_parallel_training_over_two_devices_runs_and_checkpoints() {
+    // Two CPU devices stand in for two GPUs: the batch of 6 is split 3 + 3, each step sums the
+    // shards' gradients on the first, and the run resumes like any other.
+    let out = scratch("parallel").join("run");
+    assert_ok(&train(dataset(), &out, &["--devices", "flex,flex", "--epochs", "2", "--steps-per-epoch", "3"]));
+    let rows = metrics(&out);
+    assert_eq!(rows.iter().filter(|r| r.kind == "train").count(), 6);
+    assert!(rows.iter().all(|r| r.loss.is_finite()), "finite losses");
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"devices\""), "the devices are recorded with the run");
+    let bad = train(dataset(), &scratch("parallel-bad").join("run"), &["--devices", "flex,cuda:x"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cuda:x"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

@@ -108,3 +108,57 @@ fn malformed_batches_are_refused_before_training() {
     let ok = Batch { target: images(2, 32), sources: vec![images(2, 32)] };
     assert!(trainer.step(ok, PercentileWindow::FULL, 1e-3, false).is_ok());
 }
+
+/// Every float tensor of a module, flattened, in visiting order.
+fn parameters(model: &FabNet) -> Vec<Vec<f32>> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(vec![]);
+    model.visit(&mut c);
+    c.0
+}
+
+#[test]
+fn a_data_parallel_step_over_two_shards_equals_one_device_on_the_whole_batch() {
+    // Two shards holding the same half-batch: per-shard BatchNorm then sees exactly what one
+    // device sees, and the whole-batch window keeps both copies of the same samples, so the
+    // step must equal the single-device step on that half-batch.
+    let config = FabNetConfig::preset("tiny").unwrap();
+    let device = Device::flex().autodiff();
+    let size = config.image_size;
+    let targets = carphone_faces(&[10, 40, 70, 100], size);
+    let sources = carphone_faces(&[16, 46, 76, 106], size);
+    let batch = || Batch { target: to_tensor(&targets, &device), sources: vec![to_tensor(&sources, &device)] };
+    device.seed(3);
+    let model = FabNet::new(config, &device).unwrap();
+    let train = TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 0.5, stage: Stage::Full };
+    let window = PercentileWindow { min: 0.0, max: 0.5 };
+    let read = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+
+    let initial = parameters(&model);
+    let mut single = Trainer::new(model.clone(), train);
+    let mut parallel = Trainer::new(model, train);
+    for _ in 0..2 {
+        let a = single.step(batch(), window, 0.5, false).unwrap();
+        let b = parallel.step_parallel(vec![batch(), batch()], window, 0.5, false).unwrap();
+        let (la, lb) = (read(a.loss)[0], read(b.loss)[0]);
+        assert!((la - lb).abs() < 1e-5, "windowed loss {la} vs {lb}");
+        assert_eq!(read(b.losses).len(), 8, "per-sample losses of both shards");
+    }
+    let (pa, pb) = (parameters(single.model()), parameters(parallel.model()));
+    assert_eq!(pa.len(), pb.len());
+    let mut worst = 0f32;
+    for (x, y) in pa.iter().zip(&pb) {
+        for (u, v) in x.iter().zip(y) {
+            worst = worst.max((u - v).abs());
+        }
+    }
+    assert!(worst < 1e-4, "parameters differ by {worst} after two steps");
+    let moved = initial.iter().zip(&pa).flat_map(|(x, y)| x.iter().zip(y).map(|(u, v)| (u - v).abs())).fold(0f32, f32::max);
+    assert!(moved > 1e-3, "the steps changed the weights (by {moved})");
+}

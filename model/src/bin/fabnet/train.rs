@@ -86,6 +86,12 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, default_value = "flex")]
     pub backend: String,
+    /// Data-parallel training on several devices, e.g. `cuda:0,cuda:1` or `wgpu:0,wgpu:1`: each
+    /// step splits the batch evenly, and the gradients are summed on the first device, which
+    /// also validates. Default: the --backend device alone.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(default)]
+    pub devices: Vec<String>,
     /// What the data is, in words, recorded in the weights' provenance (e.g. "VoxCeleb2 dev").
     #[arg(long)]
     pub describe_data: Option<String>,
@@ -128,6 +134,22 @@ fn to_batch(host: HostBatch, device: &Device) -> Batch {
     let shape = [host.size, 3, host.image_size, host.image_size];
     let tensor = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, shape), device);
     Batch { target: tensor(host.target), sources: host.sources.into_iter().map(tensor).collect() }
+}
+
+/// The batch split as evenly as it goes over `devices` (the first ones take the remainder).
+fn to_shards(host: HostBatch, devices: &[Device]) -> Vec<Batch> {
+    let per_image = 3 * host.image_size * host.image_size;
+    let (n, d) = (host.size, devices.len().min(host.size).max(1));
+    let mut shards = Vec::with_capacity(d);
+    let mut start = 0;
+    for (i, device) in devices.iter().take(d).enumerate() {
+        let count = n / d + usize::from(i < n % d);
+        let cut = |v: &[f32]| v[start * per_image..(start + count) * per_image].to_vec();
+        let part = HostBatch { size: count, image_size: host.image_size, target: cut(&host.target), sources: host.sources.iter().map(|s| cut(s)).collect() };
+        shards.push(to_batch(part, device));
+        start += count;
+    }
+    shards
 }
 
 fn read(t: Tensor<1>) -> Vec<f32> {
@@ -254,8 +276,10 @@ fn validate(model: &FabNet, tracks: &Arc<FaceTracks>, args: &TrainArgs, views: u
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let device = crate::device(&args.backend)?;
+    let device = crate::device(args.devices.first().unwrap_or(&args.backend))?;
     let train_device = device.clone().autodiff();
+    // Data parallel: the first device holds the model, the others get a fork each step.
+    let shard_devices = args.devices.iter().map(|name| crate::device(name).map(|d| d.autodiff())).collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
 
     // A fresh run starts from the arguments; a resumed one from its checkpoint.
@@ -346,9 +370,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         for host in Loader::start(train.clone(), sampler, plan, bad.clone()) {
             let lr = args.lr * state.curriculum.lr_scale;
             let keep = args.image_every > 0 && (state.step + 1) % args.image_every == 0;
-            let batch = to_batch(host, &train_device);
-            let (target, sources) = (batch.target.clone(), batch.sources.clone());
-            let output = trainer.step(batch, state.curriculum.window, lr, keep)?;
+            let output = if shard_devices.len() > 1 {
+                let shards = to_shards(host, &shard_devices);
+                let (target, sources) = (shards[0].target.clone(), shards[0].sources.clone());
+                (trainer.step_parallel(shards, state.curriculum.window, lr, keep)?, target, sources)
+            } else {
+                let batch = to_batch(host, &train_device);
+                let (target, sources) = (batch.target.clone(), batch.sources.clone());
+                (trainer.step(batch, state.curriculum.window, lr, keep)?, target, sources)
+            };
+            let (output, target, sources) = output;
             let loss = read(output.loss)[0] as f64;
             if !loss.is_finite() {
                 bail!("the loss became {loss} at step {}; the last checkpoint is intact (lower --lr and --resume)", state.step);
