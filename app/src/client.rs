@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use fabnet::face::{Detection, RgbFrame};
 use fabnet::weights::WeightsInfo;
-use fabnet_app::engine::EngineWorker;
+use fabnet_app::EngineWorker;
 use fabnet_app::protocol::{Call, Event, Frame, Reply, Request, TrainRequest, TrainUpdate};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;

@@ -260,7 +260,8 @@ impl Training {
             }
         };
         let optimizer = if s.adam { OptimizerKind::Adam } else { OptimizerKind::Sgd { momentum: 0.9 } };
-        let trainer = Trainer::new(model, TrainConfig { optimizer, learning_rate: s.learning_rate, stage: Stage::Full });
+        let stage = if s.freeze_flow { Stage::FrozenFlow } else { Stage::Full };
+        let trainer = Trainer::new(model, TrainConfig { optimizer, learning_rate: s.learning_rate, stage });
         let curriculum = Curriculum::new(if s.curriculum {
             CurriculumConfig { patience: s.patience, ..CurriculumConfig::default() }
         } else {
@@ -296,7 +297,7 @@ impl Training {
     fn provenance(&self) -> String {
         let s = &self.settings;
         format!(
-            "{}; then {} steps on {} face track(s) in this browser (batch {}, lr {}, {} source view(s), curriculum {}, {})",
+            "{}; then {} steps on {} face track(s) in this browser (batch {}, lr {}, {} source view(s), curriculum {}, {}{})",
             self.started_from,
             self.step,
             self.tracks.len(),
@@ -304,7 +305,8 @@ impl Training {
             s.learning_rate,
             s.source_views,
             if s.curriculum { "on" } else { "off" },
-            if s.adam { "Adam" } else { "SGD" }
+            if s.adam { "Adam" } else { "SGD" },
+            if s.freeze_flow { ", flow decoder frozen" } else { "" }
         )
     }
 

@@ -95,6 +95,9 @@ pub struct TrainSettings {
     /// Steps without improvement before the curriculum window moves.
     pub patience: u32,
     pub jitter: bool,
+    /// Train only the encoder and the mask decoder (the paper's multi-view second stage).
+    #[serde(default)]
+    pub freeze_flow: bool,
     pub seed: u64,
 }
 
@@ -111,6 +114,7 @@ impl Default for TrainSettings {
             validate_every: 10,
             patience: 2,
             jitter: true,
+            freeze_flow: false,
             seed: 1,
         }
     }

@@ -192,6 +192,8 @@ pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSig
                     {field("curriculum patience (validations)", "train-patience", s0.patience.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.patience = v) }))}
                     <label><input type="checkbox" data-testid="train-jitter" prop:checked=s0.jitter
                         on:change=move |ev| settings.update(|s| s.jitter = event_target_checked(&ev)) prop:disabled=running />" crop jitter (the paper's)"</label>
+                    <label><input type="checkbox" data-testid="train-freeze-flow" prop:checked=s0.freeze_flow
+                        on:change=move |ev| settings.update(|s| s.freeze_flow = event_target_checked(&ev)) prop:disabled=running />" freeze the flow decoder (the paper's multi-view stage)"</label>
                     {field("seed", "train-seed", s0.seed.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.seed = v) }))}
                 </div>
                 <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed centre-cropped examples of your tracks."</p>
@@ -296,6 +298,9 @@ fn sample_strip(s: &Samples) -> impl IntoView + use<> {
     let mut figures = vec![img(&s.target, "target".into())];
     figures.extend(s.sources.iter().enumerate().map(|(v, p)| img(p, format!("source {}", v + 1))));
     figures.push(img(&s.fused, "re-synthesis".into()));
-    figures.extend(s.masks.iter().enumerate().map(|(v, m)| img(&grey_to_rgb(m), format!("mask {}", v + 1))));
-    view! { <div class="samples" data-testid="train-samples">{figures}</div> }
+    figures.extend(s.masks.iter().enumerate().map(|(v, m)| img(&grey_to_rgb(m), format!("weight {}", v + 1))));
+    view! {
+        <div class="samples" data-testid="train-samples">{figures}</div>
+        <p class="muted">"Weights: each source's share of the output, white = all (the softmax of the confidence masks; with one source it is white everywhere)."</p>
+    }
 }

@@ -4,5 +4,5 @@ use gloo_worker::Registrable;
 
 fn main() {
     console_error_panic_hook::set_once();
-    fabnet_app::engine::EngineWorker::registrar().register();
+    fabnet_app::EngineWorker::registrar().register();
 }
