@@ -47,12 +47,22 @@ impl WeightsInfo {
 pub struct WeightsError(pub String);
 
 /// A module's tensors as a burnpack, with `meta` (JSON) stored under `key`. Shared by every
-/// weights file of the project (FAb-Net, the face detector).
+/// weights file of the project (FAb-Net, the face detector). Each tensor is read back
+/// synchronously as it is written; see [`to_bytes_async`] for the browser.
 pub(crate) fn pack(module: &impl Module, key: &str, meta: &impl Serialize) -> Result<Vec<u8>, WeightsError> {
+    use burn::store::ModuleSnapshot;
+    write_burnpack(module.collect(None, None, false), key, meta)
+}
+
+/// Tensors as a burnpack with Burn's default metadata plus `meta` (JSON) under `key`, as
+/// `BurnpackStore` writes it.
+fn write_burnpack(tensors: Vec<burn::store::burn_pack::Tensor>, key: &str, meta: &impl Serialize) -> Result<Vec<u8>, WeightsError> {
     let meta = serde_json::to_string(meta).map_err(|e| WeightsError(e.to_string()))?;
-    let mut store = BurnpackStore::from_bytes(None).metadata(key, meta);
-    store.collect_from(module).map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
-    let bytes = store.get_bytes().map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (k, value) in BurnpackStore::default_metadata().iter().chain([(&key.to_string(), &meta)]) {
+        writer = writer.with_metadata(k, value);
+    }
+    let bytes = writer.into_bytes().map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
     Ok(bytes.to_vec())
 }
 
@@ -94,7 +104,7 @@ pub async fn to_bytes_async(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8
         let values = read.await.map_err(|e| WeightsError(format!("cannot read weights back: {e}")))?;
         data.insert(id, values);
     }
-    // Same names, ids and order as `collect_from` in `pack`, with the data already in hand.
+    // Same names, ids and order as in `pack`, with the data already in hand.
     let mut tensors = Vec::new();
     for tensor in model.collect(None, None, false) {
         let values = tensor
@@ -103,15 +113,7 @@ pub async fn to_bytes_async(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8
             .ok_or_else(|| WeightsError(format!("tensor {} was not read back", tensor.name)))?;
         tensors.push(burn::store::bridge::from_data(values, tensor.name, tensor.param_id));
     }
-    let meta = serde_json::to_string(info).map_err(|e| WeightsError(e.to_string()))?;
-    let mut writer = burn_pack::Writer::new(tensors);
-    for (key, value) in BurnpackStore::default_metadata().iter().chain([(&META_KEY.to_string(), &meta)]) {
-        writer = writer.with_metadata(key, value);
-    }
-    let bytes = writer
-        .into_bytes()
-        .map_err(|e| WeightsError(format!("cannot write weights: {e}")))?;
-    Ok(bytes.to_vec())
+    write_burnpack(tensors, META_KEY, info)
 }
 
 type Read = std::pin::Pin<Box<dyn std::future::Future<Output = Result<burn::tensor::TensorData, String>>>>;
@@ -183,5 +185,16 @@ mod tests {
         assert!(sync == not_sync, "the two saves differ");
         let (back, _) = from_bytes(&not_sync, &device).unwrap();
         assert_eq!(to_bytes(&back, &info).unwrap().len(), sync.len());
+    }
+
+    #[test]
+    fn pack_writes_what_burnpack_store_writes() {
+        let device = Device::flex();
+        let model = FabNet::new(FabNetConfig::preset("tiny").unwrap(), &device).unwrap();
+        let info = WeightsInfo::for_model(&model, "test");
+        let mut store = BurnpackStore::from_bytes(None).metadata(META_KEY, serde_json::to_string(&info).unwrap());
+        store.collect_from(&model).unwrap();
+        let reference = store.get_bytes().unwrap().to_vec();
+        assert!(pack(&model, META_KEY, &info).unwrap() == reference, "the burnpack differs from BurnpackStore's");
     }
 }
