@@ -9,7 +9,7 @@ use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptim
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::loss::{PercentileWindow, per_sample_l1, window_mask, windowed_mean};
+use crate::loss::{PercentileWindow, per_sample_l1, window_mask};
 use crate::net::{FabNet, Generation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -152,22 +152,9 @@ impl Trainer {
         learning_rate: f64,
         keep_generation: bool,
     ) -> Result<StepOutput, BatchError> {
-        batch.check(self.model().config.image_size)?;
-        let model = self.model.take().expect("trainer holds a model between steps");
-        let target = batch.target;
-        let generation = model.generate(target.clone(), &batch.sources);
-        let losses = per_sample_l1(generation.fused.clone(), target);
-        let loss = windowed_mean(losses.clone(), window);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = self.optimizer.step(learning_rate, model, grads);
-        model.sync_running_stats();
-        self.model = Some(model);
-        let generation = keep_generation.then(|| detach(generation));
-        Ok(StepOutput { losses: losses.detach(), loss: loss.detach(), generation })
+        self.step_parallel(vec![batch], window, learning_rate, keep_generation)
     }
-}
 
-impl Trainer {
     /// One data-parallel step: `shards[i]` lives on its own device (the first on the model's).
     /// The model is forked to every device; each shard goes forward there; the curriculum
     /// window is taken over the whole batch (the per-sample losses meet on the first device,

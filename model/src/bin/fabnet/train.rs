@@ -136,7 +136,8 @@ fn to_batch(host: HostBatch, device: &Device) -> Batch {
     Batch { target: tensor(host.target), sources: host.sources.into_iter().map(tensor).collect() }
 }
 
-/// The batch split as evenly as it goes over `devices` (the first ones take the remainder).
+/// The batch split as evenly as it goes over `devices` (the first ones take the remainder);
+/// one device gets it whole.
 fn to_shards(host: HostBatch, devices: &[Device]) -> Vec<Batch> {
     let per_image = 3 * host.image_size * host.image_size;
     let (n, d) = (host.size, devices.len().min(host.size).max(1));
@@ -279,7 +280,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let device = crate::device(args.devices.first().unwrap_or(&args.backend))?;
     let train_device = device.clone().autodiff();
     // Data parallel: the first device holds the model, the others get a fork each step.
-    let shard_devices = args.devices.iter().map(|name| crate::device(name).map(|d| d.autodiff())).collect::<Result<Vec<_>>>()?;
+    let shard_devices = match args.devices.len() {
+        0 => vec![train_device.clone()],
+        _ => args.devices.iter().map(|name| crate::device(name).map(|d| d.autodiff())).collect::<Result<Vec<_>>>()?,
+    };
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
 
     // A fresh run starts from the arguments; a resumed one from its checkpoint.
@@ -370,16 +374,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         for host in Loader::start(train.clone(), sampler, plan, bad.clone()) {
             let lr = args.lr * state.curriculum.lr_scale;
             let keep = args.image_every > 0 && (state.step + 1) % args.image_every == 0;
-            let output = if shard_devices.len() > 1 {
-                let shards = to_shards(host, &shard_devices);
-                let (target, sources) = (shards[0].target.clone(), shards[0].sources.clone());
-                (trainer.step_parallel(shards, state.curriculum.window, lr, keep)?, target, sources)
-            } else {
-                let batch = to_batch(host, &train_device);
-                let (target, sources) = (batch.target.clone(), batch.sources.clone());
-                (trainer.step(batch, state.curriculum.window, lr, keep)?, target, sources)
-            };
-            let (output, target, sources) = output;
+            let shards = to_shards(host, &shard_devices);
+            let (target, sources) = (shards[0].target.clone(), shards[0].sources.clone());
+            let output = trainer.step_parallel(shards, state.curriculum.window, lr, keep)?;
             let loss = read(output.loss)[0] as f64;
             if !loss.is_finite() {
                 bail!("the loss became {loss} at step {}; the last checkpoint is intact (lower --lr and --resume)", state.step);
