@@ -29,10 +29,27 @@ pub fn webgpu_available() -> bool {
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Reply, String>>>>>;
 
-pub struct Engine {
+/// Numbered requests to the worker, each answered by the reply with its number.
+struct Channel {
     outbox: mpsc::UnboundedSender<Request>,
     pending: Pending,
     next_id: Cell<u32>,
+}
+
+impl Channel {
+    async fn call(&self, call: Call) -> Result<Reply, String> {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1));
+        let (tx, rx) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, tx);
+        self.outbox.unbounded_send(Request { id, call }).map_err(|_| "the engine worker stopped; reload the page".to_string())?;
+        rx.await.map_err(|_| "the engine worker stopped; reload the page".to_string())?
+    }
+}
+
+pub struct Engine {
+    channel: Channel,
+    /// What the loaded model is (updated when weights are loaded or training ends).
     info: RefCell<WeightsInfo>,
 }
 
@@ -76,23 +93,16 @@ impl Engine {
             None => media::fetch_bytes(DEFAULT_WEIGHTS).await?,
         };
         let detector = media::fetch_bytes(DETECTOR_WEIGHTS).await?;
-        let placeholder = fabnet::weights::read_info(&weights).map_err(|e| e.to_string())?;
-        let engine = Self { outbox, pending, next_id: Cell::new(0), info: RefCell::new(placeholder) };
+        let channel = Channel { outbox, pending, next_id: Cell::new(0) };
         progress("starting WebGPU and the networks");
-        match engine.call(Call::Start { weights, detector }).await? {
-            Reply::Ready(info) => *engine.info.borrow_mut() = info,
-            other => return Err(unexpected(other)),
+        match channel.call(Call::Start { weights, detector }).await? {
+            Reply::Ready(info) => Ok(Self { channel, info: RefCell::new(info) }),
+            other => Err(unexpected(other)),
         }
-        Ok(engine)
     }
 
     async fn call(&self, call: Call) -> Result<Reply, String> {
-        let id = self.next_id.get();
-        self.next_id.set(id.wrapping_add(1));
-        let (tx, rx) = oneshot::channel();
-        self.pending.borrow_mut().insert(id, tx);
-        self.outbox.unbounded_send(Request { id, call }).map_err(|_| "the engine worker stopped; reload the page".to_string())?;
-        rx.await.map_err(|_| "the engine worker stopped; reload the page".to_string())?
+        self.channel.call(call).await
     }
 
     pub fn info(&self) -> WeightsInfo {

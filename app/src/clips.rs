@@ -52,8 +52,13 @@ impl TrackView {
     pub async fn new(engine: &Engine, frame_index: Vec<usize>, crops: Vec<RgbFrame>, manual: bool) -> Result<Self, String> {
         let size = engine.input_size();
         let inputs: Vec<Vec<f32>> = crops.iter().map(|c| faces::network_input(c, size)).collect();
-        let thumbs = inputs.iter().map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
         let embeddings = engine.embed(&inputs).await?;
+        Self::embedded(&inputs, size, frame_index, crops, embeddings, manual)
+    }
+
+    /// A track whose `embeddings` of the network `inputs` (at `size`) are known.
+    fn embedded(inputs: &[Vec<f32>], size: usize, frame_index: Vec<usize>, crops: Vec<RgbFrame>, embeddings: Vec<Vec<f32>>, manual: bool) -> Result<Self, String> {
+        let thumbs = inputs.iter().map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
         Ok(Self { frames: crops.len(), frame_index, crops: Arc::new(crops), thumbs, embeddings, manual })
     }
 }
@@ -84,7 +89,7 @@ async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<
         .collect();
     let first_frame = match first_frame {
         Some(f) => Some(Frame::from(f)),
-        None => storage::load_clips().await?.0.into_iter().find(|c| c.id == id).and_then(|c| c.first_frame),
+        None => storage::load_clip(id).await?.and_then(|c| c.first_frame),
     };
     storage::save_clip(&StoredClip { id, name: clip.name, frames: clip.frames, first_frame, tracks }).await
 }
@@ -103,8 +108,8 @@ async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, store: Frames,
                 tracks.push(TrackView::new(engine, t.frame_index.clone(), crops, t.manual).await?);
                 continue;
             }
-            let thumbs = crops.iter().map(|c| media::planar_to_data_url(&faces::network_input(c, size), size)).collect::<Result<_, _>>()?;
-            tracks.push(TrackView { frames: crops.len(), frame_index: t.frame_index.clone(), crops: Arc::new(crops), thumbs, embeddings: t.embeddings.clone(), manual: t.manual });
+            let inputs: Vec<Vec<f32>> = crops.iter().map(|c| faces::network_input(c, size)).collect();
+            tracks.push(TrackView::embedded(&inputs, size, t.frame_index.clone(), crops, t.embeddings.clone(), t.manual)?);
         }
         if let Some(first) = c.first_frame.as_ref().and_then(|f| f.to_rgb().ok()) {
             store.update_value(|s| {

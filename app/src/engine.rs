@@ -90,7 +90,7 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
     }
     let e = engine.as_mut().ok_or_else(not_started)?;
     // While training, the model being trained is the one that answers.
-    let model = match training.as_ref() {
+    let model = |e: &Engine| match training.as_ref() {
         Some(t) => t.trainer.model().valid(),
         None => e.model.clone(),
     };
@@ -98,8 +98,8 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
         Call::Start { .. } => unreachable!("handled above"),
         Call::Detect(frame) => e.detector.detect(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
         Call::Follow(frame, previous) => e.detector.follow(&frame.to_rgb()?, &previous).await.map(Reply::Faces).map_err(|e| e.to_string()),
-        Call::Embed(images) => embed(&model, &e.device, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
-        Call::Resynthesize { source, driver } => resynthesize(&model, &e.device, source, driver).await.map(Reply::Image),
+        Call::Embed(images) => embed(&model(e), &e.device, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
+        Call::Resynthesize { source, driver } => resynthesize(&model(e), &e.device, source, driver).await.map(Reply::Image),
         Call::LoadWeights(bytes) => {
             if training.is_some() {
                 return Err("stop training before loading other weights".into());
@@ -122,7 +122,7 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
                 Some(t) => t.info(&e.info),
                 None => e.info.clone(),
             };
-            weights::to_bytes_async(&model, &info).await.map(Reply::Weights).map_err(|e| e.to_string())
+            weights::to_bytes_async(&model(e), &info).await.map(Reply::Weights).map_err(|e| e.to_string())
         }
         Call::Train(request) => {
             if training.is_some() {

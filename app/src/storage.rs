@@ -84,6 +84,14 @@ pub async fn save_clip(clip: &StoredClip) -> Result<(), String> {
     put(CLIPS, (clip.id as f64).into(), blob(clip)?).await
 }
 
+/// One stored clip, if there is one under `id`.
+pub async fn load_clip(id: usize) -> Result<Option<StoredClip>, String> {
+    let db = open().await?;
+    let tx = db.transaction(&[CLIPS], TransactionMode::ReadOnly).map_err(problem("read"))?;
+    let value = tx.store(CLIPS).map_err(problem("read"))?.get((id as f64).into()).await.map_err(problem("read"))?;
+    value.map(|v| unblob(&v)).transpose()
+}
+
 pub async fn delete_clip(id: usize) -> Result<(), String> {
     let db = open().await?;
     let tx = db.transaction(&[CLIPS], TransactionMode::ReadWrite).map_err(problem("delete"))?;

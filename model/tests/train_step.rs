@@ -26,15 +26,18 @@ fn carphone_faces(frames: &[usize], size: usize) -> Vec<image::RgbImage> {
         .collect()
 }
 
+/// Four targets and, as their one source view, frames a few frames later in the same track.
+fn carphone_batch(size: usize, device: &Device) -> Batch {
+    let targets = carphone_faces(&[10, 40, 70, 100], size);
+    let sources = carphone_faces(&[16, 46, 76, 106], size);
+    Batch { target: to_tensor(&targets, device), sources: vec![to_tensor(&sources, device)] }
+}
+
 #[test]
 fn windowed_loss_halves_when_overfitting_carphone_frames() {
     let config = FabNetConfig::preset("tiny").unwrap();
     let device = Device::flex().autodiff();
-    let size = config.image_size;
-    // Targets and their sources are frames a few frames apart in the same track.
-    let targets = carphone_faces(&[10, 40, 70, 100], size);
-    let sources = carphone_faces(&[16, 46, 76, 106], size);
-    let batch = || Batch { target: to_tensor(&targets, &device), sources: vec![to_tensor(&sources, &device)] };
+    let batch = || carphone_batch(config.image_size, &device);
 
     let model = FabNet::new(config, &device).unwrap();
     let train = TrainConfig { optimizer: OptimizerKind::Adam, learning_rate: 1e-3, stage: Stage::Full };
@@ -130,10 +133,7 @@ fn a_data_parallel_step_over_two_shards_equals_one_device_on_the_whole_batch() {
     // step must equal the single-device step on that half-batch.
     let config = FabNetConfig::preset("tiny").unwrap();
     let device = Device::flex().autodiff();
-    let size = config.image_size;
-    let targets = carphone_faces(&[10, 40, 70, 100], size);
-    let sources = carphone_faces(&[16, 46, 76, 106], size);
-    let batch = || Batch { target: to_tensor(&targets, &device), sources: vec![to_tensor(&sources, &device)] };
+    let batch = || carphone_batch(config.image_size, &device);
     device.seed(3);
     let model = FabNet::new(config, &device).unwrap();
     let train = TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 0.5, stage: Stage::Full };
@@ -152,13 +152,9 @@ fn a_data_parallel_step_over_two_shards_equals_one_device_on_the_whole_batch() {
     }
     let (pa, pb) = (parameters(single.model()), parameters(parallel.model()));
     assert_eq!(pa.len(), pb.len());
-    let mut worst = 0f32;
-    for (x, y) in pa.iter().zip(&pb) {
-        for (u, v) in x.iter().zip(y) {
-            worst = worst.max((u - v).abs());
-        }
-    }
+    let largest_change = |a: &[Vec<f32>], b: &[Vec<f32>]| a.iter().zip(b).flat_map(|(x, y)| x.iter().zip(y).map(|(u, v)| (u - v).abs())).fold(0f32, f32::max);
+    let worst = largest_change(&pa, &pb);
     assert!(worst < 1e-4, "parameters differ by {worst} after two steps");
-    let moved = initial.iter().zip(&pa).flat_map(|(x, y)| x.iter().zip(y).map(|(u, v)| (u - v).abs())).fold(0f32, f32::max);
+    let moved = largest_change(&initial, &pa);
     assert!(moved > 1e-3, "the steps changed the weights (by {moved})");
 }

@@ -137,13 +137,17 @@ def main():
         assert len(track.find_elements(By.TAG_NAME, "img")) >= 4, "thumbnails"
         shot(driver, "2-clip")
 
+    def upload_junk(input_testid, name, text):
+        """Give a file input a text file called `name`; return the error shown for it."""
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        testid(driver, input_testid)[0].send_keys(path)
+        return wait_for(driver, f"an error for {name}", lambda d: [e for e in testid(d, "error") if name in e.text])[0].text
+
     def bad_file_is_reported_alone():
-        bad = os.path.join(tmp, "notes.mp4")
-        with open(bad, "w") as f:
-            f.write("this is not a video")
-        testid(driver, "upload-input")[0].send_keys(bad)
-        error = wait_for(driver, "an error for the bad file", lambda d: [e for e in testid(d, "error") if "notes.mp4" in e.text])
-        assert "not a video" in error[0].text, error[0].text
+        error = upload_junk("upload-input", "notes.mp4", "this is not a video")
+        assert "not a video" in error, error
         assert testid(driver, "clip-summary")[0].text.startswith("1 face track"), "the good clip is still there"
         shot(driver, "3-bad-file")
 
@@ -241,12 +245,8 @@ def main():
 
     def bad_weights_are_refused():
         about = testid(driver, "about-text")[0].get_attribute("textContent")
-        bad = os.path.join(tmp, "notes.fabnet")
-        with open(bad, "w") as f:
-            f.write("not weights")
-        testid(driver, "weights-upload")[0].send_keys(bad)
-        error = wait_for(driver, "the refusal", lambda d: [e for e in testid(d, "error") if "notes.fabnet" in e.text])
-        assert "not a FAb-Net weights file" in error[0].text, error[0].text
+        error = upload_junk("weights-upload", "notes.fabnet", "not weights")
+        assert "not a FAb-Net weights file" in error, error
         assert testid(driver, "about-text")[0].get_attribute("textContent") == about, "the model is unchanged"
 
     def reload_keeps_everything():
