@@ -18,9 +18,11 @@ pub fn available() -> Vec<&'static str> {
 }
 
 /// `flex` (CPU), `wgpu` (Vulkan/Metal/DX12) or `cuda`, when compiled in; `wgpu:K` and `cuda:K`
-/// name the K-th GPU (for data-parallel training).
+/// name the K-th GPU (for data-parallel training), and `wgpu:cpu` a software adapter such as
+/// Mesa's lavapipe (a second wgpu device on a machine without GPUs).
 pub fn device(name: &str) -> Result<Device, String> {
     let (kind, index) = match name.split_once(':') {
+        Some(("wgpu", "cpu")) => ("wgpu-cpu", None),
         Some((kind, k)) => (kind, Some(k.parse::<usize>().map_err(|_| format!("'{name}': the part after ':' must be a GPU number"))?)),
         None => (name, None),
     };
@@ -31,6 +33,8 @@ pub fn device(name: &str) -> Result<Device, String> {
         ("wgpu", None) => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         #[cfg(any(feature = "wgpu", feature = "vulkan"))]
         ("wgpu", Some(k)) => Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(k))),
+        #[cfg(any(feature = "wgpu", feature = "vulkan"))]
+        ("wgpu-cpu", None) => Ok(Device::wgpu(burn::tensor::DeviceKind::Cpu)),
         #[cfg(feature = "cuda")]
         ("cuda", k) => Ok(Device::cuda(k.unwrap_or(0))),
         _ => Err(format!(
