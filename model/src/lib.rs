@@ -21,6 +21,8 @@ pub mod import;
 pub mod image_io;
 #[cfg(feature = "native")]
 pub mod probe;
+#[cfg(feature = "native")]
+pub mod tensorboard;
 
 pub use burn;
 pub use config::{ConfigError, FabNetConfig, Resampling};

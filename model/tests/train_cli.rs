@@ -98,10 +98,38 @@ fn the_loss_falls_over_a_few_epochs_and_the_run_leaves_its_files() {
     for file in ["final.fabnet", "best.fabnet", "config.json", "metrics.jsonl", "checkpoint/state.json", "checkpoint/optimizer.bpk", "images/step0000030.png"] {
         assert!(out.join(file).exists(), "{file} missing");
     }
+    assert_tensorboard_matches_csv(&out, &rows);
     // The trained weights are the project's format: `fabnet embed` reads them.
     let frame = dataset().join("carphone/carphone_pristine/00001/frame00001.jpg");
     let embed = fabnet(&["embed", "--weights", out.join("final.fabnet").to_str().unwrap(), frame.to_str().unwrap()]);
     assert_ok(&embed);
+}
+
+/// The run's TensorBoard event file holds the CSV's losses at the same steps, and the image grid.
+fn assert_tensorboard_matches_csv(out: &Path, rows: &[MetricRow]) {
+    use fabnet::tensorboard::{Data, What, read_events};
+    let files: Vec<_> = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("events.out.tfevents.")).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let events = read_events(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let (mut losses, mut images) = (Vec::new(), Vec::new());
+    for event in &events[1..] {
+        let Some(What::Summary(summary)) = &event.what else { panic!("not a summary: {:?}", event.what) };
+        for value in &summary.value {
+            match (&value.data, value.tag.as_str()) {
+                (Some(Data::SimpleValue(v)), "train/loss") => losses.push(("train", event.step as u64, *v)),
+                (Some(Data::SimpleValue(v)), "val/loss") => losses.push(("val", event.step as u64, *v)),
+                (Some(Data::Image(image)), _) => images.push((event.step, image.encoded_image_string.clone())),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(losses.len(), rows.len());
+    for ((kind, step, loss), row) in losses.iter().zip(rows) {
+        assert_eq!((*kind, *step), (row.kind.as_str(), row.step));
+        assert!((*loss as f64 - row.loss).abs() <= 1e-6 * row.loss.abs(), "step {step}: {loss} in TensorBoard, {} in the CSV", row.loss);
+    }
+    assert_eq!(images.len(), 2, "one grid every 30 steps of 80");
+    assert_eq!(images[0], (30, std::fs::read(out.join("images/step0000030.png")).unwrap()));
 }
 
 #[test]

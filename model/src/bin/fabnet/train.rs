@@ -1,6 +1,6 @@
 //! `fabnet train`: FAb-Net from face-track folders with the shared train step, the curriculum,
 //! the paper's two stages, validation every epoch, atomic checkpoints, exact resume, CSV/JSONL
-//! metrics and image grids.
+//! and TensorBoard metrics, and image grids.
 //!
 //! A hand-written loop rather than burn-train's `Learner`: the curriculum moves the loss
 //! window on validation plateaus between epochs and the second stage freezes the flow decoder,
@@ -23,6 +23,7 @@ use fabnet::data::loader::LoadPlan;
 use fabnet::data::{BadFrames, FaceTracks, HostBatch, Loader, Sampler};
 use fabnet::image_io::from_chw;
 use fabnet::loss::per_sample_l1;
+use fabnet::tensorboard::EventWriter;
 use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
 use fabnet::weights::{self, WeightsInfo};
 use fabnet::{FabNet, FabNetConfig, Generation};
@@ -190,10 +191,12 @@ fn load_checkpoint(out: &Path, device: &Device) -> Result<(RunState, FabNet, Byt
     Ok((state, model, optimizer))
 }
 
-/// Metrics as CSV and JSONL (pandas, spreadsheets, jq, W&B/MLflow importers all read them).
+/// Metrics as CSV and JSONL (pandas, spreadsheets, jq, W&B/MLflow importers all read them) and
+/// as TensorBoard events (`tensorboard --logdir` on the run's parent folder).
 struct Metrics {
     csv: BufWriter<File>,
     jsonl: BufWriter<File>,
+    events: EventWriter,
 }
 
 #[derive(Serialize)]
@@ -222,7 +225,8 @@ impl Metrics {
             writeln!(csv, "kind,epoch,step,loss,window_min,window_max,lr,samples_per_s,bad_frames")?;
         }
         let (jsonl, _) = open("metrics.jsonl")?;
-        Ok(Self { csv, jsonl })
+        let events = EventWriter::create(out).with_context(|| format!("cannot write a TensorBoard event file in {}", out.display()))?;
+        Ok(Self { csv, jsonl, events })
     }
 
     fn write(&mut self, row: &Row) -> Result<()> {
@@ -232,14 +236,29 @@ impl Metrics {
             row.kind, row.epoch, row.step, row.loss, row.window_min, row.window_max, row.lr, row.samples_per_s, row.bad_frames
         )?;
         writeln!(self.jsonl, "{}", serde_json::to_string(row)?)?;
+        let scalars: &[(&str, f64)] = match row.kind {
+            "val" => &[("val/loss", row.loss), ("curriculum/window_min", row.window_min), ("curriculum/window_max", row.window_max)],
+            _ => &[("train/loss", row.loss), ("train/lr", row.lr), ("train/samples_per_s", row.samples_per_s), ("data/bad_frames", row.bad_frames as f64)],
+        };
+        self.events.scalars(row.step, scalars)?;
         self.csv.flush()?;
         self.jsonl.flush()?;
+        self.events.flush()?;
         Ok(())
+    }
+
+    /// A PNG grid as a file and as TensorBoard's image at `step`.
+    fn image(&mut self, path: &Path, step: u64, grid: &image::RgbImage) -> Result<()> {
+        let mut png = Vec::new();
+        grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+        std::fs::write(path, &png).with_context(|| format!("cannot write {}", path.display()))?;
+        self.events.png(step, "samples (target, sources, fused, masks)", &png, grid.width(), grid.height())?;
+        Ok(self.events.flush()?)
     }
 }
 
 /// Rows of (target, sources..., fused, masks...) for the first examples of a batch.
-fn save_grid(path: &Path, target: &Tensor<4>, sources: &[Tensor<4>], generation: &Generation) -> Result<()> {
+fn grid(target: &Tensor<4>, sources: &[Tensor<4>], generation: &Generation) -> image::RgbImage {
     let rows = target.dims()[0].min(4);
     let s = target.dims()[2];
     let mut columns: Vec<Tensor<4>> = vec![target.clone()];
@@ -255,7 +274,7 @@ fn save_grid(path: &Path, target: &Tensor<4>, sources: &[Tensor<4>], generation:
             image::imageops::replace(&mut grid, &from_chw(plane, channels, s, s), (c * s) as i64, (r * s) as i64);
         }
     }
-    grid.save(path).with_context(|| format!("cannot write {}", path.display()))
+    grid
 }
 
 fn validate(model: &FabNet, tracks: &Arc<FaceTracks>, args: &TrainArgs, views: usize, device: &Device, bad: &Arc<BadFrames>) -> Result<f64> {
@@ -384,7 +403,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             if let Some(generation) = output.generation {
                 let inner = |t: &Tensor<4>| t.clone().inner();
                 let sources: Vec<Tensor<4>> = sources.iter().map(inner).collect();
-                save_grid(&args.out.join(format!("images/step{:07}.png", state.step + 1)), &inner(&target), &sources, &generation)?;
+                let path = args.out.join(format!("images/step{:07}.png", state.step + 1));
+                metrics.image(&path, state.step + 1, &grid(&inner(&target), &sources, &generation))?;
             }
             state.step += 1;
             state.batch += 1;
