@@ -18,7 +18,7 @@ pub struct Event {
     pub wall_time: f64,
     #[prost(int64, tag = "2")]
     pub step: i64,
-    #[prost(oneof = "What", tags = "3, 5")]
+    #[prost(oneof = "What", tags = "3, 5, 7")]
     pub what: Option<What>,
 }
 
@@ -29,7 +29,21 @@ pub enum What {
     FileVersion(String),
     #[prost(message, tag = "5")]
     Summary(Summary),
+    #[prost(message, tag = "7")]
+    SessionLog(SessionLog),
 }
+
+/// `tensorflow.SessionLog`. A `START` at step N tells TensorBoard that a run restarted there:
+/// it drops the events at steps N and later that it read before (those a killed run wrote after
+/// its last checkpoint).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SessionLog {
+    /// 1 = START.
+    #[prost(int32, tag = "1")]
+    pub status: i32,
+}
+
+pub const SESSION_START: i32 = 1;
 
 /// `tensorflow.Summary`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -87,12 +101,17 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// A new file `events.out.tfevents.<seconds>.<host>.<pid>` in `dir`; a resumed run gets its
-    /// own file, and TensorBoard reads every file of the directory in name order.
+    /// A new file `events.out.tfevents.<seconds>.<host>.<pid>` in `dir`. A resumed run gets its
+    /// own file, and TensorBoard reads the files of a directory in name order, so the seconds in
+    /// the name are made later than those of every event file already there.
     pub fn create(dir: &Path) -> io::Result<Self> {
         let wall_time = now();
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty() && !h.contains('/')).unwrap_or_else(|| "fabnet".into());
-        let path = dir.join(format!("events.out.tfevents.{}.{host}.{}", wall_time as u64, std::process::id()));
+        let latest = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("events.out.tfevents.")?.split('.').next()?.parse::<u64>().ok())
+            .max();
+        let seconds = latest.map_or(wall_time as u64, |l| (wall_time as u64).max(l + 1));
+        let path = dir.join(format!("events.out.tfevents.{seconds:010}.{host}.{}", std::process::id()));
         let mut writer = Self { file: BufWriter::new(File::create_new(&path)?), path };
         writer.write(&Event { wall_time, step: 0, what: Some(What::FileVersion(FILE_VERSION.into())) })?;
         writer.flush()?;
@@ -101,6 +120,11 @@ impl EventWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Marks a restart: the events that follow replace those from `step` on.
+    pub fn restart(&mut self, step: u64) -> io::Result<()> {
+        self.write(&Event { wall_time: now(), step: step as i64, what: Some(What::SessionLog(SessionLog { status: SESSION_START })) })
     }
 
     /// Several scalars at one step, in one event.
@@ -184,6 +208,7 @@ mod tests {
             // A zero loss must still be written (a oneof keeps zero values).
             scalar(3.0, 0, "val/loss", 0.0),
             Event { wall_time: 4.0, step: 8, what: Some(What::Summary(Summary { value: vec![Value { tag: "samples".into(), data: Some(Data::Image(image)) }] })) },
+            Event { wall_time: 5.0, step: 9, what: Some(What::SessionLog(SessionLog { status: SESSION_START })) },
         ]
     }
 
@@ -213,6 +238,9 @@ mod tests {
         let name = writer.path().file_name().unwrap().to_str().unwrap().to_owned();
         assert!(name.starts_with("events.out.tfevents."), "{name}");
         let events = read_events(&std::fs::read(writer.path()).unwrap()).unwrap();
+        // A second writer in the same second (a resumed run) still sorts after the first.
+        let second = EventWriter::create(&dir).unwrap();
+        assert!(second.path().file_name().unwrap().to_str().unwrap() > name.as_str());
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(events.len(), 3);
         assert_eq!(events[0].what, Some(What::FileVersion(FILE_VERSION.into())));

@@ -105,6 +105,30 @@ fn the_loss_falls_over_a_few_epochs_and_the_run_leaves_its_files() {
     assert_ok(&embed);
 }
 
+/// The training losses TensorBoard shows for a run: every event file in name order, where a
+/// restart marker at step N drops what was read for steps N and later (as TensorBoard does).
+fn tensorboard_losses(run: &Path) -> Vec<(i64, f32)> {
+    use fabnet::tensorboard::{Data, SESSION_START, What, read_events};
+    let mut files: Vec<_> = std::fs::read_dir(run).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_str().unwrap().contains("tfevents")).collect();
+    files.sort();
+    let mut losses: Vec<(i64, f32)> = Vec::new();
+    for file in files {
+        for event in read_events(&std::fs::read(&file).unwrap()).unwrap() {
+            match event.what {
+                Some(What::SessionLog(log)) if log.status == SESSION_START => losses.retain(|(step, _)| *step < event.step),
+                Some(What::Summary(summary)) => losses.extend(
+                    summary.value.iter().filter(|v| v.tag == "train/loss").filter_map(|v| match v.data {
+                        Some(Data::SimpleValue(x)) => Some((event.step, x)),
+                        _ => None,
+                    }),
+                ),
+                _ => {}
+            }
+        }
+    }
+    losses
+}
+
 /// The run's TensorBoard event file holds the CSV's losses at the same steps, and the image grid.
 fn assert_tensorboard_matches_csv(out: &Path, rows: &[MetricRow]) {
     use fabnet::tensorboard::{Data, What, read_events};
@@ -150,7 +174,7 @@ fn the_window_moves_when_validation_plateaus() {
 }
 
 #[test]
-fn ctrl_c_checkpoints_and_resume_continues_exactly() {
+fn stopped_or_killed_runs_resume_exactly() {
     let data = dataset();
     let base = scratch("resume");
     let common = ["--epochs", "3", "--steps-per-epoch", "4", "--patience", "0"];
@@ -177,18 +201,42 @@ fn ctrl_c_checkpoints_and_resume_continues_exactly() {
     assert!(stopped_at < 12, "stopped before the end (step {stopped_at})");
     assert_eq!(metrics(&parted).iter().filter(|r| r.kind == "train").count() as u64, stopped_at);
 
-    let resumed = fabnet(&["train", "--data", data.to_str().unwrap(), "-o", parted.to_str().unwrap(), "--resume", "--epochs", "3"]);
-    assert_ok(&resumed);
+    let resume = |run: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "--data", data.to_str().unwrap(), "-o", run.to_str().unwrap(), "--resume", "--epochs", "3"];
+        args.extend(extra);
+        assert_ok(&fabnet(&args));
+    };
+    resume(&parted, &[]);
 
-    // The same steps with the same losses, the same curriculum, the same final weights.
-    let (a, b) = (metrics(&whole), metrics(&parted));
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!((&x.kind, x.step, x.window_min), (&y.kind, y.step, y.window_min));
-        assert!((x.loss - y.loss).abs() <= 1e-6 * x.loss.abs().max(1.0), "step {}: {} vs {}", x.step, x.loss, y.loss);
-    }
+    // A hard kill between checkpoints leaves logs that ran ahead of the checkpoint. Made exactly:
+    // pause at step 4, keep that checkpoint aside, train two more steps, put it back.
+    let killed = base.join("killed");
+    assert_ok(&train(data, &killed, &[&common[..], &["--max-steps", "4"]].concat()));
+    let saved = base.join("saved-checkpoint");
+    assert!(Command::new("cp").args(["-r", killed.join("checkpoint").to_str().unwrap(), saved.to_str().unwrap()]).status().unwrap().success());
+    resume(&killed, &["--max-steps", "2"]);
+    assert_eq!(metrics(&killed).last().map(|r| r.step), Some(6));
+    std::fs::remove_dir_all(killed.join("checkpoint")).unwrap();
+    std::fs::rename(&saved, killed.join("checkpoint")).unwrap();
+    resume(&killed, &[]);
+
+    // The same steps (each once) with the same losses, the same curriculum, the same final weights.
     let state = |run: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap()).unwrap() };
-    assert_eq!(state(&whole)["curriculum"], state(&parted)["curriculum"]);
+    for run in [&parted, &killed] {
+        let (a, b) = (metrics(&whole), metrics(run));
+        assert_eq!(a.len(), b.len(), "{}", run.display());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((&x.kind, x.step, x.window_min), (&y.kind, y.step, y.window_min));
+            assert!((x.loss - y.loss).abs() <= 1e-6 * x.loss.abs().max(1.0), "step {}: {} vs {}", x.step, x.loss, y.loss);
+        }
+        assert_eq!(state(&whole)["curriculum"], state(run)["curriculum"]);
+    }
+    // TensorBoard, reading the killed run's three event files in name order and honouring the
+    // restart markers, shows each training loss once.
+    let losses = |run: &Path| tensorboard_losses(run);
+    let (a, b) = (losses(&whole), losses(&killed));
+    assert_eq!(a.iter().map(|p| p.0).collect::<Vec<_>>(), b.iter().map(|p| p.0).collect::<Vec<_>>());
+    assert!(a.iter().zip(&b).all(|(x, y)| (x.1 - y.1).abs() <= 1e-6 * x.1.abs()), "{a:?} vs {b:?}");
     let embed = |run: &Path| {
         let frame = data.join("carphone/carphone_pristine/00001/frame00010.jpg");
         let out = fabnet(&["embed", "--weights", run.join("final.fabnet").to_str().unwrap(), frame.to_str().unwrap()]);

@@ -1,4 +1,4 @@
-"""Writes tensorboard_events.bin: three events framed by TensorBoard's own code (the protobufs
+"""Writes tensorboard_events.bin: five events framed by TensorBoard's own code (the protobufs
 and RecordWriter of the `tensorboard` pip package), which `fabnet::tensorboard` must reproduce
 byte for byte. Run with a Python that has `pip install tensorboard`."""
 import io
@@ -6,7 +6,7 @@ import pathlib
 import struct
 import zlib
 
-from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.record_writer import RecordWriter
 
@@ -25,6 +25,7 @@ events = [
     Event(wall_time=3.0, step=0, summary=Summary(value=[Summary.Value(tag="val/loss", simple_value=0.0)])),
     Event(wall_time=4.0, step=8, summary=Summary(value=[Summary.Value(
         tag="samples", image=Summary.Image(height=1, width=1, colorspace=3, encoded_image_string=png_1x1()))])),
+    Event(wall_time=5.0, step=9, session_log=SessionLog(status=SessionLog.START)),
 ]
 out = io.BytesIO()
 writer = RecordWriter(out)

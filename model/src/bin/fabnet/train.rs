@@ -213,7 +213,21 @@ struct Row {
 }
 
 impl Metrics {
-    fn open(out: &Path) -> Result<Self> {
+    /// Opens the run's logs for appending. A resumed run first drops what a killed run logged
+    /// after its last checkpoint (`resumed_at`), so that every row appears once.
+    fn open(out: &Path, resumed_at: Option<Position>) -> Result<Self> {
+        if let Some(at) = resumed_at {
+            let csv_row = |l: &str| {
+                let f: Vec<&str> = l.split(',').collect();
+                Some((f.first()?.to_string(), f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+            };
+            let json_row = |l: &str| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                Some((v["kind"].as_str()?.to_string(), v["epoch"].as_u64()?, v["step"].as_u64()?))
+            };
+            trim_rows(&out.join("metrics.csv"), true, at, csv_row)?;
+            trim_rows(&out.join("metrics.jsonl"), false, at, json_row)?;
+        }
         let open = |name: &str| -> Result<(BufWriter<File>, bool)> {
             let path = out.join(name);
             let fresh = !path.exists();
@@ -225,7 +239,13 @@ impl Metrics {
             writeln!(csv, "kind,epoch,step,loss,window_min,window_max,lr,samples_per_s,bad_frames")?;
         }
         let (jsonl, _) = open("metrics.jsonl")?;
-        let events = EventWriter::create(out).with_context(|| format!("cannot write a TensorBoard event file in {}", out.display()))?;
+        let mut events = EventWriter::create(out).with_context(|| format!("cannot write a TensorBoard event file in {}", out.display()))?;
+        if let Some(at) = resumed_at {
+            // TensorBoard drops every tag from the marker's step on, so it goes just after the
+            // checkpoint's last step. (A validation logged at that step after the checkpoint, by
+            // a kill between the two, is then shown twice there, with the same value.)
+            events.restart(at.step + 1)?;
+        }
         Ok(Self { csv, jsonl, events })
     }
 
@@ -255,6 +275,35 @@ impl Metrics {
         self.events.png(step, "samples (target, sources, fused, masks)", &png, grid.width(), grid.height())?;
         Ok(self.events.flush()?)
     }
+}
+
+/// A point of a run: the epoch under way and the steps done.
+#[derive(Clone, Copy)]
+struct Position {
+    epoch: u64,
+    step: u64,
+}
+
+/// Keeps the header (if any) and the rows logged before `at`: training rows up to its step and
+/// validation rows of the epochs before its own (a checkpoint made at the end of an epoch's
+/// steps validates that epoch again). A row cut short by a kill does not parse and goes too.
+/// Rewritten atomically.
+fn trim_rows(path: &Path, header: bool, at: Position, row: impl Fn(&str) -> Option<(String, u64, u64)>) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let before = |(kind, epoch, step): (String, u64, u64)| if kind == "val" { epoch < at.epoch } else { step <= at.step };
+    let mut kept = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        if (header && i == 0) || row(line).is_some_and(before) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    if kept != text {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, kept)?;
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(())
 }
 
 /// Rows of (target, sources..., fused, masks...) for the first examples of a batch.
@@ -330,6 +379,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         train_device.seed(args.seed);
         (state, FabNet::new(config, &train_device)?, None)
     };
+    // Where the checkpoint stands: (epoch, step) of the next validation and the last step done.
+    let resumed_at = args.resume.then_some(Position { epoch: state.epoch, step: state.step });
     let args = state.args.clone();
     std::fs::write(args.out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({ "args": args, "model": state.config }))?)?;
 
@@ -363,7 +414,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         // Ctrl-C finishes the current step, then checkpoints and exits.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
-    let mut metrics = Metrics::open(&args.out)?;
+    let mut metrics = Metrics::open(&args.out, resumed_at)?;
     let bad = Arc::new(BadFrames::default());
     std::fs::create_dir_all(args.out.join("images"))?;
     let mut steps_this_run = 0u64;
