@@ -6,7 +6,7 @@ use fabnet::FabNet;
 use fabnet::burn::module::Module;
 use fabnet::burn::tensor::{Device, Tensor, TensorData};
 use fabnet::curriculum::{Curriculum, CurriculumConfig};
-use fabnet::data::Sampler;
+use fabnet::data::{Sampler, TrackIndex};
 use fabnet::face::{DetectParams, Detector, Mtcnn, RgbFrame};
 use fabnet::loss::per_sample_l1;
 use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
@@ -216,8 +216,8 @@ struct Training {
     trainer: Trainer,
     settings: TrainSettings,
     tracks: Vec<Vec<RgbFrame>>,
-    identity: Vec<usize>,
-    lengths: Vec<usize>,
+    /// Each track counts as its own identity: the page does not know who is who.
+    track_index: TrackIndex,
     curriculum: Curriculum,
     step: u32,
     state: TrainState,
@@ -269,8 +269,7 @@ impl Training {
         });
         Ok(Self {
             trainer,
-            identity: (0..tracks.len()).collect(),
-            lengths: tracks.iter().map(Vec::len).collect(),
+            track_index: TrackIndex::new(&(0..tracks.len()).collect::<Vec<_>>(), tracks.iter().map(Vec::len).collect()),
             tracks,
             settings: s,
             curriculum,
@@ -321,7 +320,7 @@ impl Training {
         let mut targets = Vec::new();
         let mut sources = vec![Vec::new(); views];
         for index in indices {
-            let spec = sampler.example_in(&self.identity, &self.lengths, epoch, index);
+            let spec = sampler.example(&self.track_index, epoch, index);
             let track = &self.tracks[spec.track];
             let mut images = spec.frames.iter().zip(&spec.crops).map(|(&f, crop)| crop.apply(&track[f], size));
             targets.push(images.next().expect("target"));

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use crate::face::RgbFrame;
 
 use super::folders::FaceTracks;
-use super::sampler::Sampler;
+use super::sampler::{Sampler, TrackIndex};
 
 /// One batch on the host: planar RGB in [0, 1], `[B, 3, S, S]` flattened per view.
 pub struct HostBatch {
@@ -60,8 +60,8 @@ fn decode(path: &PathBuf) -> Option<RgbFrame> {
 
 /// The example's frames, cropped; a frame that fails to decode is replaced by the next good
 /// one of its track; `None` when the whole track is unreadable.
-fn load_example(tracks: &FaceTracks, sampler: &Sampler, epoch: u64, index: u64, image_size: usize, bad: &BadFrames) -> Option<Vec<Vec<f32>>> {
-    let spec = sampler.example(tracks, epoch, index);
+fn load_example(tracks: &FaceTracks, track_index: &TrackIndex, sampler: &Sampler, epoch: u64, index: u64, image_size: usize, bad: &BadFrames) -> Option<Vec<Vec<f32>>> {
+    let spec = sampler.example(track_index, epoch, index);
     let track = &tracks.tracks[spec.track];
     let n = track.frames.len();
     let mut views = Vec::with_capacity(spec.frames.len());
@@ -81,12 +81,14 @@ fn load_example(tracks: &FaceTracks, sampler: &Sampler, epoch: u64, index: u64, 
 impl Loader {
     pub fn start(tracks: Arc<FaceTracks>, sampler: Arc<Sampler>, plan: LoadPlan, bad: Arc<BadFrames>) -> Self {
         let workers = plan.workers.max(1);
+        // Built once per epoch's loader, not per example.
+        let track_index = Arc::new(TrackIndex::of(&tracks));
         let mut receivers = Vec::new();
         let mut handles = Vec::new();
         for w in 0..workers as u64 {
             let (tx, rx) = sync_channel::<HostBatch>(2);
             receivers.push(rx);
-            let (tracks, sampler, bad) = (tracks.clone(), sampler.clone(), bad.clone());
+            let (tracks, track_index, sampler, bad) = (tracks.clone(), track_index.clone(), sampler.clone(), bad.clone());
             let LoadPlan { epoch, first, batches, batch_size, image_size, .. } = plan;
             handles.push(std::thread::spawn(move || {
                 let mut b = first + w;
@@ -97,7 +99,7 @@ impl Loader {
                         // An unreadable track gives way to a redraw, deterministically.
                         let example = (0..8u64).find_map(|attempt| {
                             let index = (b * batch_size as u64 + i) | (attempt << 48);
-                            load_example(&tracks, &sampler, epoch, index, image_size, &bad)
+                            load_example(&tracks, &track_index, &sampler, epoch, index, image_size, &bad)
                         });
                         let Some(example) = example else { return };
                         for (buffer, view) in buffers.iter_mut().zip(example) {

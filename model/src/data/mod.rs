@@ -17,4 +17,4 @@ pub use folders::{FaceTracks, TrackFolder};
 pub use jitter::CropJitter;
 #[cfg(feature = "native")]
 pub use loader::{BadFrames, HostBatch, LoadPlan, Loader};
-pub use sampler::{ExampleSpec, Sampler};
+pub use sampler::{ExampleSpec, Sampler, TrackIndex};

@@ -21,31 +21,46 @@ pub struct Sampler {
     pub jitter: bool,
 }
 
-impl Sampler {
-    /// Example `index` of `epoch` from a folder dataset (see [`Sampler::example_in`]).
-    #[cfg(feature = "native")]
-    pub fn example(&self, tracks: &FaceTracks, epoch: u64, index: u64) -> ExampleSpec {
-        let names = tracks.identities();
-        let identity: Vec<usize> = tracks
-            .tracks
-            .iter()
-            .map(|t| names.iter().position(|n| *n == t.identity).expect("identity of a listed track"))
-            .collect();
-        let lengths: Vec<usize> = tracks.tracks.iter().map(|t| t.frames.len()).collect();
-        self.example_in(&identity, &lengths, epoch, index)
+/// The tracks of each identity and the length of each track: what the sampler draws from.
+/// Built once per dataset, so that drawing an example costs nothing per track.
+pub struct TrackIndex {
+    /// Track numbers of each identity, in ascending order.
+    by_identity: Vec<Vec<usize>>,
+    lengths: Vec<usize>,
+}
+
+impl TrackIndex {
+    /// `identity[t]` numbers the person of track `t` (`0..k`, every value used); `lengths[t]` is
+    /// its frame count.
+    pub fn new(identity: &[usize], lengths: Vec<usize>) -> Self {
+        let mut by_identity = vec![Vec::new(); identity.iter().max().map_or(0, |m| m + 1)];
+        for (track, &id) in identity.iter().enumerate() {
+            by_identity[id].push(track);
+        }
+        Self { by_identity, lengths }
     }
 
-    /// Example `index` of `epoch` from tracks described by their identity (`0..k`, every value
-    /// used) and length: an identity uniformly (as the paper's loader), then one of its tracks,
-    /// then distinct frames (repeated only when the track is too short). The browser, which
-    /// holds its tracks in memory, samples through this too.
-    pub fn example_in(&self, identity: &[usize], lengths: &[usize], epoch: u64, index: u64) -> ExampleSpec {
+    /// A folder dataset's tracks; identities are numbered in order of first appearance.
+    #[cfg(feature = "native")]
+    pub fn of(tracks: &FaceTracks) -> Self {
+        let mut numbers = std::collections::HashMap::new();
+        let identity: Vec<usize> = tracks.tracks.iter().map(|t| {
+            let next = numbers.len();
+            *numbers.entry(t.identity.as_str()).or_insert(next)
+        }).collect();
+        Self::new(&identity, tracks.tracks.iter().map(|t| t.frames.len()).collect())
+    }
+}
+
+impl Sampler {
+    /// Example `index` of `epoch`: an identity uniformly (as the paper's loader), then one of
+    /// its tracks, then distinct frames (repeated only when the track is too short). The
+    /// browser, which holds its tracks in memory, samples through this too.
+    pub fn example(&self, tracks: &TrackIndex, epoch: u64, index: u64) -> ExampleSpec {
         let h = |k: u64| hash(&[self.seed, epoch, index, k]);
-        let identities = identity.iter().max().map_or(0, |m| m + 1);
-        let id = below(h(0), identities);
-        let of_id: Vec<usize> = (0..identity.len()).filter(|&t| identity[t] == id).collect();
+        let of_id = &tracks.by_identity[below(h(0), tracks.by_identity.len())];
         let track = of_id[below(h(1), of_id.len())];
-        let n = lengths[track];
+        let n = tracks.lengths[track];
         let mut frames: Vec<usize> = Vec::with_capacity(self.views + 1);
         for v in 0..=self.views as u64 {
             let mut f = below(h(2 + v), n);
