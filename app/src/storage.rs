@@ -69,15 +69,18 @@ async fn put(store: &str, key: JsValue, value: JsValue) -> Result<(), String> {
     Ok(())
 }
 
+async fn get(store: &str, key: JsValue) -> Result<Option<JsValue>, String> {
+    let db = open().await?;
+    let tx = db.transaction(&[store], TransactionMode::ReadOnly).map_err(problem("read"))?;
+    tx.store(store).map_err(problem("read"))?.get(key).await.map_err(problem("read"))
+}
+
 pub async fn save_weights(bytes: &[u8]) -> Result<(), String> {
     put(WEIGHTS, CURRENT.into(), js_sys::Uint8Array::from(bytes).into()).await
 }
 
 pub async fn load_weights() -> Result<Option<Vec<u8>>, String> {
-    let db = open().await?;
-    let tx = db.transaction(&[WEIGHTS], TransactionMode::ReadOnly).map_err(problem("read"))?;
-    let value = tx.store(WEIGHTS).map_err(problem("read"))?.get(CURRENT.into()).await.map_err(problem("read"))?;
-    Ok(value.map(|v| js_sys::Uint8Array::new(&v).to_vec()))
+    Ok(get(WEIGHTS, CURRENT.into()).await?.map(|v| js_sys::Uint8Array::new(&v).to_vec()))
 }
 
 pub async fn save_clip(clip: &StoredClip) -> Result<(), String> {
@@ -86,10 +89,7 @@ pub async fn save_clip(clip: &StoredClip) -> Result<(), String> {
 
 /// One stored clip, if there is one under `id`.
 pub async fn load_clip(id: usize) -> Result<Option<StoredClip>, String> {
-    let db = open().await?;
-    let tx = db.transaction(&[CLIPS], TransactionMode::ReadOnly).map_err(problem("read"))?;
-    let value = tx.store(CLIPS).map_err(problem("read"))?.get((id as f64).into()).await.map_err(problem("read"))?;
-    value.map(|v| unblob(&v)).transpose()
+    get(CLIPS, (id as f64).into()).await?.map(|v| unblob(&v)).transpose()
 }
 
 pub async fn delete_clip(id: usize) -> Result<(), String> {
