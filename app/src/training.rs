@@ -69,6 +69,24 @@ fn number<T: std::str::FromStr>(ev: &leptos::ev::Event) -> Option<T> {
     ev.target()?.dyn_into::<HtmlInputElement>().ok()?.value().trim().parse().ok()
 }
 
+/// A text field for one number of the settings; input that does not parse is ignored.
+fn number_field<T: std::str::FromStr + ToString + 'static>(
+    label: &'static str,
+    testid: &'static str,
+    settings: RwSignal<TrainSettings>,
+    disabled: impl Fn() -> bool + Send + Sync + 'static,
+    get: impl Fn(&TrainSettings) -> T,
+    set: impl Fn(&mut TrainSettings, T) + Send + Sync + 'static,
+) -> impl IntoView {
+    let value = settings.with_untracked(|s| get(s).to_string());
+    let change = move |ev: leptos::ev::Event| {
+        if let Some(v) = number::<T>(&ev) {
+            settings.update(|s| set(s, v));
+        }
+    };
+    view! { <label>{label}" "<input type="text" size="6" data-testid=testid value=value on:change=change prop:disabled=disabled /></label> }
+}
+
 #[component]
 pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>, log: RwSignal<TrainLog>, about: RwSignal<String>) -> impl IntoView {
     let settings = RwSignal::new(TrainSettings::default());
@@ -156,9 +174,6 @@ pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSig
         });
     };
 
-    let field = move |label: &'static str, testid: &'static str, value: String, set: Box<dyn Fn(&leptos::ev::Event)>| {
-        view! { <label>{label}" "<input type="text" size="6" data-testid=testid value=value on:change=move |ev| set(&ev) prop:disabled=running /></label> }
-    };
     let s0 = settings.get_untracked();
 
     view! {
@@ -176,10 +191,10 @@ pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSig
                         <option value="tiny">"scratch: tiny preset (32 px)"</option>
                     </select>
                 </label>
-                {field("steps", "train-steps", s0.steps.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.steps = v) }))}
-                {field("batch", "train-batch", s0.batch_size.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.batch_size = v) }))}
-                {field("learning rate", "train-lr", s0.learning_rate.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.learning_rate = v) }))}
-                {field("source views", "train-views", s0.source_views.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.source_views = v) }))}
+                {number_field("steps", "train-steps", settings, running, |s| s.steps, |s, v| s.steps = v)}
+                {number_field("batch", "train-batch", settings, running, |s| s.batch_size, |s, v| s.batch_size = v)}
+                {number_field("learning rate", "train-lr", settings, running, |s| s.learning_rate, |s, v| s.learning_rate = v)}
+                {number_field("source views", "train-views", settings, running, |s| s.source_views, |s, v| s.source_views = v)}
                 <label><input type="checkbox" data-testid="train-curriculum" prop:checked=s0.curriculum
                     on:change=move |ev| settings.update(|s| s.curriculum = event_target_checked(&ev)) prop:disabled=running />" curriculum"</label>
             </div>
@@ -188,13 +203,13 @@ pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSig
                 <div class="settings">
                     <label><input type="checkbox" data-testid="train-adam" prop:checked=s0.adam
                         on:change=move |ev| settings.update(|s| s.adam = event_target_checked(&ev)) prop:disabled=running />" Adam (otherwise SGD with momentum 0.9, as the paper)"</label>
-                    {field("validate every (steps)", "train-validate-every", s0.validate_every.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.validate_every = v) }))}
-                    {field("curriculum patience (validations)", "train-patience", s0.patience.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.patience = v) }))}
+                    {number_field("validate every (steps)", "train-validate-every", settings, running, |s| s.validate_every, |s, v| s.validate_every = v)}
+                    {number_field("curriculum patience (validations)", "train-patience", settings, running, |s| s.patience, |s, v| s.patience = v)}
                     <label><input type="checkbox" data-testid="train-jitter" prop:checked=s0.jitter
                         on:change=move |ev| settings.update(|s| s.jitter = event_target_checked(&ev)) prop:disabled=running />" crop jitter (the paper's)"</label>
                     <label><input type="checkbox" data-testid="train-freeze-flow" prop:checked=s0.freeze_flow
                         on:change=move |ev| settings.update(|s| s.freeze_flow = event_target_checked(&ev)) prop:disabled=running />" freeze the flow decoder (the paper's multi-view stage)"</label>
-                    {field("seed", "train-seed", s0.seed.to_string(), Box::new(move |ev| if let Some(v) = number(ev) { settings.update(|s| s.seed = v) }))}
+                    {number_field("seed", "train-seed", settings, running, |s| s.seed, |s, v| s.seed = v)}
                 </div>
                 <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed centre-cropped examples of your tracks."</p>
             </details>
