@@ -10,8 +10,8 @@ use fabnet::face::{Detection, RgbFrame};
 use fabnet::weights::WeightsInfo;
 use fabnet_app::EngineWorker;
 use fabnet_app::protocol::{Call, Event, Frame, Reply, Request, TrainRequest, TrainUpdate};
-use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
+use futures::channel::{mpsc, oneshot};
 use gloo_worker::Spawnable;
 use wasm_bindgen::JsValue;
 

@@ -15,10 +15,10 @@ use web_sys::{File, HtmlCanvasElement, HtmlInputElement};
 
 use fabnet_app::protocol::Frame;
 
-use crate::faces::{self, FaceTrack};
-use crate::storage::{self, StoredClip, StoredTrack};
 use crate::client::Engine;
+use crate::faces::{self, FaceTrack};
 use crate::media;
+use crate::storage::{self, StoredClip, StoredTrack};
 
 /// Video frames are sampled at this rate, up to `MAX_FRAMES` (a few seconds): enough for
 /// tracks, light enough for a laptop GPU.
@@ -57,7 +57,14 @@ impl TrackView {
     }
 
     /// A track whose `embeddings` of the network `inputs` (at `size`) are known.
-    fn embedded(inputs: &[Vec<f32>], size: usize, frame_index: Vec<usize>, crops: Vec<RgbFrame>, embeddings: Vec<Vec<f32>>, manual: bool) -> Result<Self, String> {
+    fn embedded(
+        inputs: &[Vec<f32>],
+        size: usize,
+        frame_index: Vec<usize>,
+        crops: Vec<RgbFrame>,
+        embeddings: Vec<Vec<f32>>,
+        manual: bool,
+    ) -> Result<Self, String> {
         let thumbs = inputs.iter().map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
         Ok(Self { frames: crops.len(), frame_index, crops: Arc::new(crops), thumbs, embeddings, manual })
     }
@@ -66,7 +73,12 @@ impl TrackView {
 /// Embed every track again (the model changed), clip by clip, and store the new embeddings.
 pub async fn refresh(engine: &Engine, clips: RwSignal<Vec<ClipView>>) -> Result<(), String> {
     let ready: Vec<(usize, Vec<TrackView>)> = clips.with_untracked(|all| {
-        all.iter().filter_map(|c| match &c.state { ClipState::Ready { tracks } => Some((c.id, tracks.clone())), _ => None }).collect()
+        all.iter()
+            .filter_map(|c| match &c.state {
+                ClipState::Ready { tracks } => Some((c.id, tracks.clone())),
+                _ => None,
+            })
+            .collect()
     });
     for (id, tracks) in ready {
         let mut fresh = Vec::new();
@@ -85,7 +97,12 @@ async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<
     let ClipState::Ready { tracks } = &clip.state else { return Ok(()) };
     let tracks = tracks
         .iter()
-        .map(|t| StoredTrack { frame_index: t.frame_index.clone(), crops: t.crops.iter().map(Frame::from).collect(), embeddings: t.embeddings.clone(), manual: t.manual })
+        .map(|t| StoredTrack {
+            frame_index: t.frame_index.clone(),
+            crops: t.crops.iter().map(Frame::from).collect(),
+            embeddings: t.embeddings.clone(),
+            manual: t.manual,
+        })
         .collect();
     let first_frame = match first_frame {
         Some(f) => Some(Frame::from(f)),
@@ -157,19 +174,17 @@ async fn describe(engine: &Engine, frames: &[RgbFrame], tracks: Vec<FaceTrack>, 
 }
 
 async fn add_clip(engine: Rc<Engine>, file: File, id: usize, clips: RwSignal<Vec<ClipView>>, store: Frames) {
-    let decoded = if media::is_video(&file) {
-        media::decode_video(&file, FPS, MAX_FRAMES).await
-    } else {
-        media::decode_image(&file).await.map(|f| vec![f])
-    };
+    let decoded = if media::is_video(&file) { media::decode_video(&file, FPS, MAX_FRAMES).await } else { media::decode_image(&file).await.map(|f| vec![f]) };
     let frames = match decoded {
         Ok(f) => Rc::new(f),
         Err(e) => return set_state(clips, id, ClipState::Failed(e)),
     };
-    clips.update(|all| all.iter_mut().filter(|c| c.id == id).for_each(|c| {
-        c.frames = frames.len();
-        c.version += 1;
-    }));
+    clips.update(|all| {
+        all.iter_mut().filter(|c| c.id == id).for_each(|c| {
+            c.frames = frames.len();
+            c.version += 1;
+        })
+    });
     store.update_value(|s| {
         s.insert(id, frames.clone());
     });
@@ -185,10 +200,14 @@ async fn add_clip(engine: Rc<Engine>, file: File, id: usize, clips: RwSignal<Vec
     }
     .await;
     let ready = result.is_ok();
-    set_state(clips, id, match result {
-        Ok(tracks) => ClipState::Ready { tracks },
-        Err(e) => ClipState::Failed(e),
-    });
+    set_state(
+        clips,
+        id,
+        match result {
+            Ok(tracks) => ClipState::Ready { tracks },
+            Err(e) => ClipState::Failed(e),
+        },
+    );
     if ready && let Err(e) = persist(clips, id, frames.first()).await {
         // The clip stays usable; only the reload would miss it.
         leptos::logging::warn!("{e}");
@@ -261,7 +280,8 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
         ClipState::Failed(e) => view! { <p class="problem" data-testid="error">{e}</p> }.into_any(),
         ClipState::Ready { tracks } => {
             let frames: usize = tracks.iter().map(|t| t.frames).sum();
-            let summary = format!("{} face track{}, {frames} face crop{}", tracks.len(), if tracks.len() == 1 { "" } else { "s" }, if frames == 1 { "" } else { "s" });
+            let summary =
+                format!("{} face track{}, {frames} face crop{}", tracks.len(), if tracks.len() == 1 { "" } else { "s" }, if frames == 1 { "" } else { "s" });
             view! {
                 <p data-testid="clip-summary">{summary}</p>
                 {tracks.into_iter().enumerate().map(|(k, t)| view! {
@@ -272,7 +292,8 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
                         }).collect_view()}</div>
                     </div>
                 }).collect_view()}
-            }.into_any()
+            }
+            .into_any()
         }
     };
     // A clip restored from storage keeps only its first frame: the crop can be set on a still.
@@ -303,7 +324,13 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
 
 /// Draw the face box on the first frame; the clip's crops then follow it in every frame.
 #[component]
-fn CropEditor(id: usize, engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>, store: Frames, editing: RwSignal<bool>) -> impl IntoView {
+fn CropEditor(
+    id: usize,
+    engine: Signal<Option<Rc<Engine>>, LocalStorage>,
+    clips: RwSignal<Vec<ClipView>>,
+    store: Frames,
+    editing: RwSignal<bool>,
+) -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let drag = RwSignal::new(None::<(f64, f64, f64, f64)>);
     let first = store.with_value(|s| s.get(&id).and_then(|f| f.first().cloned()));
@@ -346,7 +373,7 @@ fn CropEditor(id: usize, engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips
             set_state(clips, id, state);
             if let Err(e) = persist(clips, id, frames.first()).await {
                 // The clip stays usable; only the reload would miss it.
-        leptos::logging::warn!("{e}");
+                leptos::logging::warn!("{e}");
             }
         });
     };

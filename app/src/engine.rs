@@ -238,17 +238,11 @@ impl Training {
         if !(s.learning_rate.is_finite() && s.learning_rate > 0.0) {
             return Err(format!("the learning rate must be a positive number, not {}", s.learning_rate));
         }
-        let tracks: Vec<Vec<RgbFrame>> = request
-            .tracks
-            .iter()
-            .map(|t| t.iter().map(|f| f.to_rgb()).collect::<Result<Vec<_>, _>>())
-            .collect::<Result<_, _>>()?;
+        let tracks: Vec<Vec<RgbFrame>> =
+            request.tracks.iter().map(|t| t.iter().map(|f| f.to_rgb()).collect::<Result<Vec<_>, _>>()).collect::<Result<_, _>>()?;
         let tracks: Vec<Vec<RgbFrame>> = tracks.into_iter().filter(|t| t.len() > s.source_views).collect();
         if tracks.is_empty() {
-            return Err(format!(
-                "no face track has more than {} frames: add a clip with a longer track, or use fewer source views",
-                s.source_views
-            ));
+            return Err(format!("no face track has more than {} frames: add a clip with a longer track, or use fewer source views", s.source_views));
         }
         let train_device = engine.device.clone().autodiff();
         let (model, started_from) = match &s.preset {
@@ -262,11 +256,8 @@ impl Training {
         let optimizer = if s.adam { OptimizerKind::Adam } else { OptimizerKind::Sgd { momentum: 0.9 } };
         let stage = if s.freeze_flow { Stage::FrozenFlow } else { Stage::Full };
         let trainer = Trainer::new(model, TrainConfig { optimizer, learning_rate: s.learning_rate, stage });
-        let curriculum = Curriculum::new(if s.curriculum {
-            CurriculumConfig { patience: s.patience, ..CurriculumConfig::default() }
-        } else {
-            CurriculumConfig::off()
-        });
+        let curriculum =
+            Curriculum::new(if s.curriculum { CurriculumConfig { patience: s.patience, ..CurriculumConfig::default() } } else { CurriculumConfig::off() });
         Ok(Self {
             trainer,
             track_index: TrackIndex::new(&(0..tracks.len()).collect::<Vec<_>>(), tracks.iter().map(Vec::len).collect()),
@@ -333,10 +324,7 @@ impl Training {
 
     fn to_batch(&self, host: &(Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>), device: &Device) -> Result<Batch, String> {
         let size = self.trainer.model().config.image_size;
-        Ok(Batch {
-            target: images_tensor(&host.0, size, device)?,
-            sources: host.1.iter().map(|v| images_tensor(v, size, device)).collect::<Result<_, _>>()?,
-        })
+        Ok(Batch { target: images_tensor(&host.0, size, device)?, sources: host.1.iter().map(|v| images_tensor(v, size, device)).collect::<Result<_, _>>()? })
     }
 
     fn update(&self, loss: Option<f64>) -> TrainUpdate {
@@ -378,7 +366,10 @@ impl Training {
         let out = self.trainer.step(batch, window, lr, keep).map_err(|e| e.to_string())?;
         let loss = read(out.loss).await?[0] as f64;
         if !loss.is_finite() {
-            return Err(format!("the loss became {loss} at step {}: lower the learning rate and start again (the weights before this run are kept)", self.step + 1));
+            return Err(format!(
+                "the loss became {loss} at step {}: lower the learning rate and start again (the weights before this run are kept)",
+                self.step + 1
+            ));
         }
         self.step += 1;
         self.steps_since_resume += 1;
@@ -398,7 +389,7 @@ impl Training {
                         masks.push(read(w.narrow(0, 0, 1).flatten(0, 3)).await?);
                     }
                     masks
-                }
+                },
             }),
             None => None,
         };
@@ -424,4 +415,3 @@ impl Training {
         Ok(losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64)
     }
 }
-

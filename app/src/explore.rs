@@ -157,7 +157,9 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
     let live_dot = move || {
         let (projection, _, frame) = layout.get()?;
         let (x, y) = frame.place(projection.project(&live.get()?));
-        Some(view! { <g data-testid="explore-live"><circle cx=x cy=y r="7" fill="none" stroke="#e11d48" stroke-width="2.5"></circle><title>"webcam, live"</title></g> })
+        Some(
+            view! { <g data-testid="explore-live"><circle cx=x cy=y r="7" fill="none" stroke="#e11d48" stroke-width="2.5"></circle><title>"webcam, live"</title></g> },
+        )
     };
     let neighbours = move || {
         let i = selected.get()?;

@@ -40,11 +40,7 @@ pub async fn find_tracks(engine: &Engine, frames: &[RgbFrame], min_length: usize
         tracker.push_frame(frame, &faces);
         progress(i + 1);
     }
-    Ok(tracker
-        .finish()
-        .into_iter()
-        .map(|t| FaceTrack { frames: t.frames().collect(), boxes: t.smoothed(2) })
-        .collect())
+    Ok(tracker.finish().into_iter().map(|t| FaceTrack { frames: t.frames().collect(), boxes: t.smoothed(2) }).collect())
 }
 
 /// A fixed box the user drew, for every frame of the clip.

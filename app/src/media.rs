@@ -2,8 +2,8 @@
 //! all drawn through a canvas into RGB frames; and frames back to pictures for display.
 
 use fabnet::face::RgbFrame;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CanvasRenderingContext2d, File, HtmlCanvasElement, HtmlImageElement, HtmlVideoElement, MediaStream, Url};
 
@@ -126,9 +126,15 @@ pub fn planar_to_data_url(planar: &[f32], size: usize) -> Result<String, String>
 pub fn draw_frame(target: &HtmlCanvasElement, frame: &RgbFrame, face: Option<(f64, f64, f64, f64)>) -> Result<(), String> {
     target.set_width(frame.width as u32);
     target.set_height(frame.height as u32);
-    let ctx = target.get_context("2d").map_err(js_err("no 2d context"))?.ok_or("no 2d context")?.dyn_into::<CanvasRenderingContext2d>().map_err(|_| "no 2d context")?;
+    let ctx = target
+        .get_context("2d")
+        .map_err(js_err("no 2d context"))?
+        .ok_or("no 2d context")?
+        .dyn_into::<CanvasRenderingContext2d>()
+        .map_err(|_| "no 2d context")?;
     let rgba: Vec<u8> = frame.pixels.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
-    let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), frame.width as u32, frame.height as u32).map_err(js_err("no image data"))?;
+    let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), frame.width as u32, frame.height as u32)
+        .map_err(js_err("no image data"))?;
     ctx.put_image_data(&data, 0.0, 0.0).map_err(js_err("cannot draw"))?;
     if let Some((x, y, w, h)) = face {
         ctx.set_stroke_style_str("#22c55e");
@@ -153,7 +159,12 @@ impl Webcam {
         let promise = devices.get_user_media_with_constraints(&constraints).map_err(js_err("camera"))?;
         let stream: MediaStream = JsFuture::from(promise)
             .await
-            .map_err(|e| format!("the camera could not start ({})", js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "permission denied or no camera".into())))?
+            .map_err(|e| {
+                format!(
+                    "the camera could not start ({})",
+                    js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| "permission denied or no camera".into())
+                )
+            })?
             .dyn_into()
             .map_err(|_| "no media stream")?;
         let video: HtmlVideoElement = document()?.create_element("video").map_err(js_err("no video element"))?.dyn_into().map_err(|_| "no video")?;

@@ -11,7 +11,8 @@ pub fn EmbeddingBars(values: Vec<f32>, testid: &'static str) -> impl IntoView {
         .iter()
         .map(|v| {
             let height = 40.0 * v.abs() / peak;
-            let style = if *v >= 0.0 { format!("height:{height:.1}px;margin-top:{:.1}px", 40.0 - height) } else { format!("height:{height:.1}px;margin-top:40px") };
+            let style =
+                if *v >= 0.0 { format!("height:{height:.1}px;margin-top:{:.1}px", 40.0 - height) } else { format!("height:{height:.1}px;margin-top:40px") };
             view! { <span class="bar" class:negative=*v < 0.0 style=style title=format!("{v:.4}")></span> }
         })
         .collect_view();

@@ -49,7 +49,10 @@ pub enum Call {
     Embed(Vec<Vec<f32>>),
     /// Warp `source` (an input image) so that it takes the pose and expression of `driver`
     /// (an embedding), through the decoders.
-    Resynthesize { source: Vec<f32>, driver: Vec<f32> },
+    Resynthesize {
+        source: Vec<f32>,
+        driver: Vec<f32>,
+    },
     /// Replace the model (a file `fabnet train`, `fabnet import` or this app wrote). A bad file
     /// leaves the current model in place.
     LoadWeights(#[serde(with = "serde_bytes")] Vec<u8>),
@@ -66,7 +69,10 @@ pub enum Reply {
     Ready(WeightsInfo),
     Faces(Vec<Detection>),
     /// Embeddings, and the linear head's outputs when the weights carry a head.
-    Embedded { embeddings: Vec<Vec<f32>>, head: Option<Vec<Vec<f32>>> },
+    Embedded {
+        embeddings: Vec<Vec<f32>>,
+        head: Option<Vec<Vec<f32>>>,
+    },
     Image(Vec<f32>),
     Weights(#[serde(with = "serde_bytes")] Vec<u8>),
     Done,

@@ -88,7 +88,12 @@ fn number_field<T: std::str::FromStr + ToString + 'static>(
 }
 
 #[component]
-pub fn TrainPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>, log: RwSignal<TrainLog>, about: RwSignal<String>) -> impl IntoView {
+pub fn TrainPanel(
+    engine: Signal<Option<Rc<Engine>>, LocalStorage>,
+    clips: RwSignal<Vec<ClipView>>,
+    log: RwSignal<TrainLog>,
+    about: RwSignal<String>,
+) -> impl IntoView {
     let settings = RwSignal::new(TrainSettings::default());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -250,7 +255,8 @@ fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
     move || {
         let l = log.get();
         let u = l.last.clone()?;
-        let eta = if u.steps_per_s > 0.0 && u.state != TrainState::Finished { format!("{:.0} s", (u.steps - u.step) as f64 / u.steps_per_s) } else { "-".into() };
+        let eta =
+            if u.steps_per_s > 0.0 && u.state != TrainState::Finished { format!("{:.0} s", (u.steps - u.step) as f64 / u.steps_per_s) } else { "-".into() };
         let state = match (u.state, &u.problem) {
             (_, Some(p)) => format!("stopped: {p}"),
             (TrainState::Running, _) => "training".into(),

@@ -10,8 +10,8 @@ use web_sys::HtmlCanvasElement;
 
 use fabnet::face::Detection;
 
-use crate::faces;
 use crate::client::Engine;
+use crate::faces;
 use crate::media::{self, Webcam};
 use crate::plots::EmbeddingBars;
 

@@ -37,9 +37,6 @@ pub fn device(name: &str) -> Result<Device, String> {
         ("wgpu-cpu", None) => Ok(Device::wgpu(burn::tensor::DeviceKind::Cpu)),
         #[cfg(feature = "cuda")]
         ("cuda", k) => Ok(Device::cuda(k.unwrap_or(0))),
-        _ => Err(format!(
-            "backend '{name}' is not available in this build (available: {}; rebuild with --features wgpu or cuda)",
-            available().join(", ")
-        )),
+        _ => Err(format!("backend '{name}' is not available in this build (available: {}; rebuild with --features wgpu or cuda)", available().join(", "))),
     }
 }

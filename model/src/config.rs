@@ -52,13 +52,7 @@ pub const PRESETS: &[(&str, FabNetConfig)] = &[
 
 impl FabNetConfig {
     pub const fn new(image_size: usize, base_width: usize, embedding_dim: usize, source_views: usize) -> Self {
-        Self {
-            image_size,
-            base_width,
-            embedding_dim,
-            source_views,
-            resampling: Resampling { upsample_align_corners: true, sample_align_corners: true },
-        }
+        Self { image_size, base_width, embedding_dim, source_views, resampling: Resampling { upsample_align_corners: true, sample_align_corners: true } }
     }
 
     /// The paper's network: `FrontaliseModelMasks_wider(3, inner_nc=256, num_additional_ids=32)`.
@@ -85,10 +79,7 @@ impl FabNetConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.image_size < 32 || !self.image_size.is_power_of_two() {
-            return Err(ConfigError(format!(
-                "image_size must be a power of two of at least 32, got {}",
-                self.image_size
-            )));
+            return Err(ConfigError(format!("image_size must be a power of two of at least 32, got {}", self.image_size)));
         }
         if self.base_width == 0 {
             return Err(ConfigError("base_width must be at least 1".into()));
@@ -111,11 +102,7 @@ impl FabNetConfig {
     /// Output channels of encoder conv `i` (0-based): w, 2w, 4w, then 8w, the last one giving
     /// the embedding.
     pub fn encoder_channels(&self, i: usize) -> usize {
-        if i + 1 == self.depth() {
-            self.embedding_dim
-        } else {
-            self.base_width << i.min(3)
-        }
+        if i + 1 == self.depth() { self.embedding_dim } else { self.base_width << i.min(3) }
     }
 
     /// Output channels of decoder block `k` (0-based) before the final conv: the encoder's

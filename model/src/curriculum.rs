@@ -75,16 +75,7 @@ pub struct Curriculum {
 
 impl Curriculum {
     pub fn new(config: CurriculumConfig) -> Self {
-        Self {
-            window: config.start,
-            config,
-            lr_scale: 1.0,
-            best_loss: None,
-            best_epoch: -1,
-            last_move: -1,
-            lr_best: None,
-            lr_bad_epochs: 0,
-        }
+        Self { window: config.start, config, lr_scale: 1.0, best_loss: None, best_epoch: -1, last_move: -1, lr_best: None, lr_bad_epochs: 0 }
     }
 
     /// Whether the window has reached its last position.
@@ -141,10 +132,7 @@ mod tests {
     use super::*;
 
     fn plateau_run(curriculum: &mut Curriculum, epochs: std::ops::Range<u32>) -> Vec<(u32, CurriculumEvent)> {
-        epochs
-            .map(|e| (e, curriculum.observe(e, 1.0)))
-            .filter(|(_, ev)| *ev != CurriculumEvent::Unchanged)
-            .collect()
+        epochs.map(|e| (e, curriculum.observe(e, 1.0))).filter(|(_, ev)| *ev != CurriculumEvent::Unchanged).collect()
     }
 
     #[test]
@@ -153,11 +141,7 @@ mod tests {
         let mut c = Curriculum::new(config);
         let events = plateau_run(&mut c, 0..30);
         // Best at epoch 0; fires when epoch - 0 > 2, i.e. at epoch 3; then every 3 epochs.
-        let moves: Vec<u32> = events
-            .iter()
-            .filter(|(_, e)| matches!(e, CurriculumEvent::WindowMoved(_)))
-            .map(|(e, _)| *e)
-            .collect();
+        let moves: Vec<u32> = events.iter().filter(|(_, e)| matches!(e, CurriculumEvent::WindowMoved(_))).map(|(e, _)| *e).collect();
         assert_eq!(moves, vec![3, 7, 11, 15]);
         assert!((c.window.min - 0.4).abs() < 1e-9 && (c.window.max - 0.9).abs() < 1e-9);
         assert!(events.iter().any(|(_, e)| matches!(e, CurriculumEvent::LearningRateReduced(_))));

@@ -55,8 +55,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// The `k` points most similar to `points[query]` (itself excluded), most similar first.
 pub fn nearest(points: &[Vec<f32>], query: usize, k: usize) -> Vec<(usize, f32)> {
-    let mut scored: Vec<(usize, f32)> =
-        points.iter().enumerate().filter(|(i, _)| *i != query).map(|(i, p)| (i, cosine(&points[query], p))).collect();
+    let mut scored: Vec<(usize, f32)> = points.iter().enumerate().filter(|(i, _)| *i != query).map(|(i, p)| (i, cosine(&points[query], p))).collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored.truncate(k);
     scored

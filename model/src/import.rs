@@ -38,10 +38,7 @@ fn model_reader(path: &Path) -> Result<(PytorchReader, Option<&'static str>), We
 }
 
 fn shape(reader: &PytorchReader, path: &Path, key: &str) -> Result<Vec<usize>, WeightsError> {
-    reader
-        .get(key)
-        .map(|t| t.shape().to_vec())
-        .ok_or_else(|| err(path, format!("missing tensor '{key}'")))
+    reader.get(key).map(|t| t.shape().to_vec()).ok_or_else(|| err(path, format!("missing tensor '{key}'")))
 }
 
 /// Read the network's shape off the checkpoint's tensors.
@@ -67,10 +64,8 @@ fn infer_config(reader: &PytorchReader, path: &Path) -> Result<FabNetConfig, Wei
 /// PyTorch `nn.Sequential` indices to this crate's field names.
 pub fn model_key_remapper(config: &FabNetConfig) -> KeyRemapper {
     let depth = config.depth();
-    let mut patterns: Vec<(String, String)> = vec![
-        (r"^encoder\.0\.(.+)$".into(), "encoder.first.$1".into()),
-        (format!(r"^encoder\.{}\.(.+)$", 3 * depth - 4), "encoder.last.$1".into()),
-    ];
+    let mut patterns: Vec<(String, String)> =
+        vec![(r"^encoder\.0\.(.+)$".into(), "encoder.first.$1".into()), (format!(r"^encoder\.{}\.(.+)$", 3 * depth - 4), "encoder.last.$1".into())];
     for i in 2..depth {
         let block = i - 2;
         patterns.push((format!(r"^encoder\.{}\.(.+)$", 3 * i - 4), format!("encoder.blocks.{block}.conv.$1")));
@@ -91,14 +86,8 @@ fn check(path: &Path, what: &str, result: burn::store::ApplyResult, allow_missin
     if !allow_missing {
         problems.extend(result.missing.iter().map(|(p, _)| format!("missing {p}")));
     }
-    problems.extend(
-        result.unused.iter().filter(|k| !k.ends_with("num_batches_tracked")).map(|k| format!("unexpected tensor {k}")),
-    );
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(err(path, format!("{what} does not match FAb-Net: {}", problems.join("; "))))
-    }
+    problems.extend(result.unused.iter().filter(|k| !k.ends_with("num_batches_tracked")).map(|k| format!("unexpected tensor {k}")));
+    if problems.is_empty() { Ok(()) } else { Err(err(path, format!("{what} does not match FAb-Net: {}", problems.join("; ")))) }
 }
 
 /// Load an official checkpoint (or a bare model state dict) into a [`FabNet`], with its
@@ -122,8 +111,7 @@ pub fn import_official(path: &Path, device: &Device) -> Result<FabNet, WeightsEr
     if top_key.is_some() {
         if let Some(outputs) = head_outputs(path, config.embedding_dim)? {
             model.head = Some(LinearHead::new(config.embedding_dim, outputs, device));
-            let remap = KeyRemapper::from_patterns(vec![(r"^0\.(.+)$", "head.norm.$1"), (r"^1\.(.+)$", "head.linear.$1")])
-                .expect("valid regexes");
+            let remap = KeyRemapper::from_patterns(vec![(r"^0\.(.+)$", "head.norm.$1"), (r"^1\.(.+)$", "head.linear.$1")]).expect("valid regexes");
             let mut store = PytorchStore::from_file(path).with_top_level_key(HEAD_KEY).remap(remap).allow_partial(true).validate(false);
             let result = store.apply_to(&mut model).map_err(|e| err(path, e))?;
             let head_missing = result.missing.iter().any(|(p, _)| p.starts_with("head."));

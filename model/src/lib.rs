@@ -16,9 +16,9 @@ pub mod weights;
 
 pub mod data;
 #[cfg(feature = "native")]
-pub mod import;
-#[cfg(feature = "native")]
 pub mod image_io;
+#[cfg(feature = "native")]
+pub mod import;
 #[cfg(feature = "native")]
 pub mod probe;
 #[cfg(feature = "native")]

@@ -207,7 +207,11 @@ mod tests {
             scalar(2.25, 7, "train/loss", 0.125),
             // A zero loss must still be written (a oneof keeps zero values).
             scalar(3.0, 0, "val/loss", 0.0),
-            Event { wall_time: 4.0, step: 8, what: Some(What::Summary(Summary { value: vec![Value { tag: "samples".into(), data: Some(Data::Image(image)) }] })) },
+            Event {
+                wall_time: 4.0,
+                step: 8,
+                what: Some(What::Summary(Summary { value: vec![Value { tag: "samples".into(), data: Some(Data::Image(image)) }] })),
+            },
             Event { wall_time: 5.0, step: 9, what: Some(What::SessionLog(SessionLog { status: SESSION_START })) },
         ]
     }

@@ -15,7 +15,9 @@ use crate::net::{FabNet, Generation};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum OptimizerKind {
     /// SGD with momentum, as the paper (lr 1e-4, momentum 0.9).
-    Sgd { momentum: f64 },
+    Sgd {
+        momentum: f64,
+    },
     Adam,
 }
 
@@ -72,9 +74,7 @@ impl Batch {
     pub fn check(&self, image_size: usize) -> Result<(), BatchError> {
         let [b, c, h, w] = self.target.dims();
         if b == 0 || c != 3 || h != image_size || w != image_size {
-            return Err(BatchError(format!(
-                "targets are [{b}, {c}, {h}, {w}], expected [B >= 1, 3, {image_size}, {image_size}]"
-            )));
+            return Err(BatchError(format!("targets are [{b}, {c}, {h}, {w}], expected [B >= 1, 3, {image_size}, {image_size}]")));
         }
         if self.sources.is_empty() {
             return Err(BatchError("a batch needs at least one source view".into()));
@@ -97,9 +97,7 @@ pub struct Trainer {
 
 fn build_optimizer(kind: OptimizerKind) -> ModuleOptimizer {
     match kind {
-        OptimizerKind::Sgd { momentum } => SgdConfig::new()
-            .with_momentum(Some(MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)))
-            .init(),
+        OptimizerKind::Sgd { momentum } => SgdConfig::new().with_momentum(Some(MomentumConfig::new().with_momentum(momentum).with_dampening(0.0))).init(),
         OptimizerKind::Adam => AdamConfig::new().init(),
     }
 }
@@ -145,13 +143,7 @@ impl Trainer {
 
     /// Forward, windowed loss, backward, optimizer step at `learning_rate`. A malformed batch
     /// is refused before anything changes.
-    pub fn step(
-        &mut self,
-        batch: Batch,
-        window: PercentileWindow,
-        learning_rate: f64,
-        keep_generation: bool,
-    ) -> Result<StepOutput, BatchError> {
+    pub fn step(&mut self, batch: Batch, window: PercentileWindow, learning_rate: f64, keep_generation: bool) -> Result<StepOutput, BatchError> {
         self.step_parallel(vec![batch], window, learning_rate, keep_generation)
     }
 
@@ -162,13 +154,7 @@ impl Trainer {
     /// its part, the gradients are summed on the first device and the optimizer steps once.
     /// As in PyTorch's DDP without SyncBatchNorm, BatchNorm sees per-shard statistics and the
     /// running statistics follow the first shard.
-    pub fn step_parallel(
-        &mut self,
-        shards: Vec<Batch>,
-        window: PercentileWindow,
-        learning_rate: f64,
-        keep_generation: bool,
-    ) -> Result<StepOutput, BatchError> {
+    pub fn step_parallel(&mut self, shards: Vec<Batch>, window: PercentileWindow, learning_rate: f64, keep_generation: bool) -> Result<StepOutput, BatchError> {
         if shards.is_empty() {
             return Err(BatchError("no shard to train on".into()));
         }
@@ -222,11 +208,5 @@ impl Trainer {
 
 fn detach(g: Generation) -> Generation {
     let d = |v: Vec<Tensor<4>>| v.into_iter().map(|t| t.detach()).collect();
-    Generation {
-        fused: g.fused.detach(),
-        flows: d(g.flows),
-        masks: d(g.masks),
-        weights: d(g.weights),
-        warped: d(g.warped),
-    }
+    Generation { fused: g.fused.detach(), flows: d(g.flows), masks: d(g.masks), weights: d(g.weights), warped: d(g.warped) }
 }

@@ -107,10 +107,7 @@ pub async fn to_bytes_async(model: &FabNet, info: &WeightsInfo) -> Result<Vec<u8
     // Same names, ids and order as in `pack`, with the data already in hand.
     let mut tensors = Vec::new();
     for tensor in model.collect(None, None, false) {
-        let values = tensor
-            .param_id
-            .and_then(|id| data.remove(&id))
-            .ok_or_else(|| WeightsError(format!("tensor {} was not read back", tensor.name)))?;
+        let values = tensor.param_id.and_then(|id| data.remove(&id)).ok_or_else(|| WeightsError(format!("tensor {} was not read back", tensor.name)))?;
         tensors.push(burn::store::bridge::from_data(values, tensor.name, tensor.param_id));
     }
     write_burnpack(tensors, META_KEY, info)
@@ -144,9 +141,7 @@ pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
 pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(FabNet, WeightsInfo), WeightsError> {
     let info = read_info(bytes)?;
     let head = info.head_outputs.map(|k| LinearHead::new(info.config.embedding_dim, k, device));
-    let mut model = FabNet::new(info.config, device)
-        .map_err(|e| WeightsError(e.to_string()))?
-        .with_head(head);
+    let mut model = FabNet::new(info.config, device).map_err(|e| WeightsError(e.to_string()))?.with_head(head);
     unpack_tensors(bytes, &mut model).map_err(|e| WeightsError(format!("weights do not fit their config: {e}")))?;
     Ok((model.valid(), info))
 }
@@ -156,9 +151,7 @@ pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(FabNet, WeightsInfo)
 pub fn save_file(path: &std::path::Path, model: &FabNet, info: &WeightsInfo) -> Result<(), WeightsError> {
     let bytes = to_bytes(model, info)?;
     let tmp = path.with_extension("tmp-write");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| WeightsError(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| WeightsError(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(feature = "native")]
@@ -166,7 +159,6 @@ pub fn load_file(path: &std::path::Path, device: &Device) -> Result<(FabNet, Wei
     let bytes = std::fs::read(path).map_err(|e| WeightsError(format!("cannot read {}: {e}", path.display())))?;
     from_bytes(&bytes, device).map_err(|e| WeightsError(format!("{}: {e}", path.display())))
 }
-
 
 #[cfg(test)]
 mod tests {

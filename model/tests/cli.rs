@@ -93,8 +93,15 @@ fn generate_writes_fused_image_and_masks() {
     let output = tmp("fused.png");
     let weights = parity("small_aligned.pth");
     let out = fabnet(&[
-        "generate", "--weights", weights.to_str().unwrap(), "--target", target.to_str().unwrap(),
-        "-o", output.to_str().unwrap(), source.to_str().unwrap(), source.to_str().unwrap(),
+        "generate",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        source.to_str().unwrap(),
+        source.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let fused = image::open(&output).unwrap();

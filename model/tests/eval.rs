@@ -220,10 +220,7 @@ fn affectnet_reads_expressions_with_quoted_landmarks_and_leaves_out_labels_8_to_
     assert_eq!(set.samples.len(), 2);
     assert_eq!(set.samples[0].crop, Some(Rect { x: 134.0, y: 134.0, width: 899.0, height: 899.0 }));
     assert_eq!(set.samples[1].targets, [7.0]);
-    assert_eq!(
-        set.samples[1].image,
-        dir.join("Manually_Annotated_Images/468/21772b68dc8c2a11678c8739eca33adb6ccc658600e4da2224080603.jpg")
-    );
+    assert_eq!(set.samples[1].image, dir.join("Manually_Annotated_Images/468/21772b68dc8c2a11678c8739eca33adb6ccc658600e4da2224080603.jpg"));
 
     write(&csv, &format!("{AFFECTNET_HEADER}a.jpg,1,1,9,9,\"1;2\",3,0,0\nb.jpg,1,1,9,9,\"1;2\",happy,0,0\n"));
     assert_mentions(&err_text(datasets::read_affectnet(&csv, &dir)), &["training.csv:3:", "'happy' is not an integer"]);
@@ -360,9 +357,17 @@ fn eval_saves_a_head_that_embed_reads_back_as_the_probes_prediction() {
     let saved = dir.join("with_head.fabnet");
     let weights = default_weights();
     let out = fabnet(&[
-        "eval", "--weights", weights.to_str().unwrap(), "--format", "csv",
-        "--train", train_csv.to_str().unwrap(), "--test", test_csv.to_str().unwrap(),
-        "--save-head", saved.to_str().unwrap(),
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--train",
+        train_csv.to_str().unwrap(),
+        "--test",
+        test_csv.to_str().unwrap(),
+        "--save-head",
+        saved.to_str().unwrap(),
     ]);
     let report = stdout_json(&out);
     eprintln!("fabnet eval: {report}");

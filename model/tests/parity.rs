@@ -65,10 +65,8 @@ fn forward_parity(name: &str) {
     let device = Device::flex();
     let align = fx.metadata("align_corners") == "True";
     let views: usize = fx.metadata("views").parse().unwrap();
-    let model = import_official(&fx.checkpoint, &device)
-        .unwrap()
-        .with_resampling(Resampling { upsample_align_corners: align, sample_align_corners: align })
-        .valid();
+    let model =
+        import_official(&fx.checkpoint, &device).unwrap().with_resampling(Resampling { upsample_align_corners: align, sample_align_corners: align }).valid();
     assert!(model.head.is_some(), "the checkpoint's linear head is imported");
 
     let target = fx.tensor::<4>("target", &device);
@@ -209,10 +207,7 @@ fn two_sgd_momentum_steps_match_pytorch() {
     let model: FabNet = import_official(&fx.checkpoint, &device).unwrap();
     let config = TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 0.1, stage: Stage::Full };
     let mut trainer = Trainer::new(model, config);
-    let batch = Batch {
-        target: fx.tensor::<4>("target", &device),
-        sources: (0..2).map(|v| fx.tensor(&format!("source{v}"), &device)).collect(),
-    };
+    let batch = Batch { target: fx.tensor::<4>("target", &device), sources: (0..2).map(|v| fx.tensor(&format!("source{v}"), &device)).collect() };
     for _ in 0..2 {
         trainer.step(batch.clone(), PercentileWindow { min: 0.0, max: 0.5 }, 0.1, false).unwrap();
     }

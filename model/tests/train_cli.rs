@@ -25,7 +25,8 @@ fn dataset() -> &'static Path {
     DATA.get_or_init(|| {
         let home = common::data_dir();
         let out = scratch("dataset");
-        let run = fabnet(&["prepare", home.join("carphone_pristine.mp4").to_str().unwrap(), "--identity", "carphone", "--size", "96", "-o", out.to_str().unwrap()]);
+        let run =
+            fabnet(&["prepare", home.join("carphone_pristine.mp4").to_str().unwrap(), "--identity", "carphone", "--size", "96", "-o", out.to_str().unwrap()]);
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
         out
     })
@@ -54,7 +55,13 @@ fn metrics(run: &Path) -> Vec<MetricRow> {
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            MetricRow { kind: f[0].into(), step: f[2].parse().unwrap(), loss: f[3].parse().unwrap(), window_min: f[4].parse().unwrap(), bad_frames: f[8].parse().unwrap() }
+            MetricRow {
+                kind: f[0].into(),
+                step: f[2].parse().unwrap(),
+                loss: f[3].parse().unwrap(),
+                window_min: f[4].parse().unwrap(),
+                bad_frames: f[8].parse().unwrap(),
+            }
         })
         .collect()
 }
@@ -83,7 +90,30 @@ fn assert_ok(run: &Output) {
 #[test]
 fn the_loss_falls_over_a_few_epochs_and_the_run_leaves_its_files() {
     let out = scratch("falls").join("run");
-    let run = train(dataset(), &out, &["--preset", "small", "--batch", "8", "--val-batches", "4", "--epochs", "8", "--stage1-epochs", "8", "--steps-per-epoch", "10", "--optimizer", "adam", "--lr", "0.0002", "--image-every", "30"]);
+    let run = train(
+        dataset(),
+        &out,
+        &[
+            "--preset",
+            "small",
+            "--batch",
+            "8",
+            "--val-batches",
+            "4",
+            "--epochs",
+            "8",
+            "--stage1-epochs",
+            "8",
+            "--steps-per-epoch",
+            "10",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.0002",
+            "--image-every",
+            "30",
+        ],
+    );
     assert_ok(&run);
     let rows = metrics(&out);
     let epoch_mean = |e: usize| {
@@ -116,12 +146,10 @@ fn tensorboard_losses(run: &Path) -> Vec<(i64, f32)> {
         for event in read_events(&std::fs::read(&file).unwrap()).unwrap() {
             match event.what {
                 Some(What::SessionLog(log)) if log.status == SESSION_START => losses.retain(|(step, _)| *step < event.step),
-                Some(What::Summary(summary)) => losses.extend(
-                    summary.value.iter().filter(|v| v.tag == "train/loss").filter_map(|v| match v.data {
-                        Some(Data::SimpleValue(x)) => Some((event.step, x)),
-                        _ => None,
-                    }),
-                ),
+                Some(What::Summary(summary)) => losses.extend(summary.value.iter().filter(|v| v.tag == "train/loss").filter_map(|v| match v.data {
+                    Some(Data::SimpleValue(x)) => Some((event.step, x)),
+                    _ => None,
+                })),
                 _ => {}
             }
         }
@@ -132,7 +160,11 @@ fn tensorboard_losses(run: &Path) -> Vec<(i64, f32)> {
 /// The run's TensorBoard event file holds the CSV's losses at the same steps, and the image grid.
 fn assert_tensorboard_matches_csv(out: &Path, rows: &[MetricRow]) {
     use fabnet::tensorboard::{Data, What, read_events};
-    let files: Vec<_> = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("events.out.tfevents.")).collect();
+    let files: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("events.out.tfevents."))
+        .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let events = read_events(&std::fs::read(&files[0]).unwrap()).unwrap();
     let (mut losses, mut images) = (Vec::new(), Vec::new());

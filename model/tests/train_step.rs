@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use burn::tensor::{Device, Tensor};
 use fabnet::image_io::{fit, to_tensor};
 use fabnet::loss::PercentileWindow;
@@ -19,8 +18,7 @@ fn carphone_faces(frames: &[usize], size: usize) -> Vec<image::RgbImage> {
         .iter()
         .map(|i| {
             let path = data_dir().join(format!("carphone/frame{i:05}.png"));
-            let img = image::open(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}; run tests/data/fetch.sh first", path.display()));
+            let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}; run tests/data/fetch.sh first", path.display()));
             fit(img.crop_imm(40, 8, 96, 96), size)
         })
         .collect()
@@ -68,19 +66,12 @@ fn frozen_flow_stage_trains_encoder_and_mask_only() {
     let model = FabNet::new(config, &device).unwrap();
     let snapshot = |m: &FabNet| {
         let flat = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
-        (
-            flat(m.flow.last.weight.val()),
-            flat(m.mask.last.weight.val()),
-            flat(m.encoder.first.weight.val()),
-        )
+        (flat(m.flow.last.weight.val()), flat(m.mask.last.weight.val()), flat(m.encoder.first.weight.val()))
     };
     let before = snapshot(&model);
     let config = TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 0.1, stage: Stage::FrozenFlow };
     let mut trainer = Trainer::new(model, config);
-    let batch = Batch {
-        target: to_tensor(&targets, &device),
-        sources: vec![to_tensor(&sources, &device), to_tensor(&targets, &device)],
-    };
+    let batch = Batch { target: to_tensor(&targets, &device), sources: vec![to_tensor(&sources, &device), to_tensor(&targets, &device)] };
     let out = trainer.step(batch, PercentileWindow::FULL, 0.1, true).unwrap();
     let generation = out.generation.expect("generation was asked for");
     assert_eq!(generation.weights.len(), 2);

@@ -41,9 +41,7 @@ impl FaceTracks {
                 for track in sorted_entries(&video)?.into_iter().filter(|p| p.is_dir()) {
                     let frames: Vec<PathBuf> = sorted_entries(&track)?
                         .into_iter()
-                        .filter(|p| {
-                            p.extension().and_then(|e| e.to_str()).is_some_and(|e| FRAME_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                        })
+                        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| FRAME_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
                         .collect();
                     if frames.len() >= min_frames {
                         tracks.push(TrackFolder { identity: name.clone(), path: track, frames });

@@ -60,7 +60,15 @@ fn decode(path: &PathBuf) -> Option<RgbFrame> {
 
 /// The example's frames, cropped; a frame that fails to decode is replaced by the next good
 /// one of its track; `None` when the whole track is unreadable.
-fn load_example(tracks: &FaceTracks, track_index: &TrackIndex, sampler: &Sampler, epoch: u64, index: u64, image_size: usize, bad: &BadFrames) -> Option<Vec<Vec<f32>>> {
+fn load_example(
+    tracks: &FaceTracks,
+    track_index: &TrackIndex,
+    sampler: &Sampler,
+    epoch: u64,
+    index: u64,
+    image_size: usize,
+    bad: &BadFrames,
+) -> Option<Vec<Vec<f32>>> {
     let spec = sampler.example(track_index, epoch, index);
     let track = &tracks.tracks[spec.track];
     let n = track.frames.len();

@@ -1,9 +1,9 @@
 //! Which frames make each example, decided by a hash of (seed, epoch, index) alone: no RNG
 //! state to save, so a resumed run draws exactly the examples the interrupted one would have.
 
-pub use super::hash::{below, hash};
 #[cfg(feature = "native")]
 use super::folders::FaceTracks;
+pub use super::hash::{below, hash};
 use super::jitter::CropJitter;
 
 /// One example: a target frame and `sources` frames of the same track, each with its crop.
@@ -44,10 +44,14 @@ impl TrackIndex {
     #[cfg(feature = "native")]
     pub fn of(tracks: &FaceTracks) -> Self {
         let mut numbers = std::collections::HashMap::new();
-        let identity: Vec<usize> = tracks.tracks.iter().map(|t| {
-            let next = numbers.len();
-            *numbers.entry(t.identity.as_str()).or_insert(next)
-        }).collect();
+        let identity: Vec<usize> = tracks
+            .tracks
+            .iter()
+            .map(|t| {
+                let next = numbers.len();
+                *numbers.entry(t.identity.as_str()).or_insert(next)
+            })
+            .collect();
         Self::new(&identity, tracks.tracks.iter().map(|t| t.frames.len()).collect())
     }
 }
@@ -72,9 +76,7 @@ impl Sampler {
             }
             frames.push(f);
         }
-        let crops = (0..=self.views as u64)
-            .map(|v| if self.jitter { CropJitter::random(h(100 + v)) } else { CropJitter::CENTRE })
-            .collect();
+        let crops = (0..=self.views as u64).map(|v| if self.jitter { CropJitter::random(h(100 + v)) } else { CropJitter::CENTRE }).collect();
         ExampleSpec { track, frames, crops }
     }
 }

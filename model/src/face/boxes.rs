@@ -27,8 +27,7 @@ impl BoundingBox {
 
     /// Intersection over union, continuous areas (torchvision's `box_iou`).
     pub fn iou(&self, other: &BoundingBox) -> f32 {
-        let inter = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0)
-            * (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0) * (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
         let union = self.area() + other.area() - inter;
         if union > 0.0 { inter / union } else { 0.0 }
     }
@@ -37,13 +36,7 @@ impl BoundingBox {
     pub(crate) fn regress(&self, reg: [f32; 4]) -> BoundingBox {
         let w = self.width() + 1.0;
         let h = self.height() + 1.0;
-        BoundingBox {
-            x1: self.x1 + reg[0] * w,
-            y1: self.y1 + reg[1] * h,
-            x2: self.x2 + reg[2] * w,
-            y2: self.y2 + reg[3] * h,
-            score: self.score,
-        }
+        BoundingBox { x1: self.x1 + reg[0] * w, y1: self.y1 + reg[1] * h, x2: self.x2 + reg[2] * w, y2: self.y2 + reg[3] * h, score: self.score }
     }
 
     /// Grow the shorter side to make a square about the same centre (`rerec`).

@@ -156,8 +156,7 @@ impl Detector {
                 }
             }
         }
-        let refined: Vec<BoundingBox> =
-            pick(refined, 0.7, Overlap::Union).into_iter().map(|c| c.bbox.regress(c.reg).squared()).collect();
+        let refined: Vec<BoundingBox> = pick(refined, 0.7, Overlap::Union).into_iter().map(|c| c.bbox.regress(c.reg).squared()).collect();
 
         self.output_stage(frame, &image, &refined).await
     }

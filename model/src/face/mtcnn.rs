@@ -229,9 +229,7 @@ impl Mtcnn {
             ])
             .expect("valid regexes");
             let mut store = PytorchStore::from_file(&path).remap(remap).allow_partial(true).validate(false);
-            let result = store
-                .apply_to(&mut model)
-                .map_err(|e| WeightsError(format!("{}: not a PyTorch state dict ({e})", path.display())))?;
+            let result = store.apply_to(&mut model).map_err(|e| WeightsError(format!("{}: not a PyTorch state dict ({e})", path.display())))?;
             let missing: Vec<_> = result.missing.iter().filter(|(p, _)| p.starts_with(name)).map(|(p, _)| p.clone()).collect();
             if !result.errors.is_empty() || !missing.is_empty() || !result.unused.is_empty() {
                 let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();

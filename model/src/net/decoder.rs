@@ -25,9 +25,7 @@ pub struct Decoder {
 }
 
 fn conv3x3(c_in: usize, c_out: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([c_in, c_out], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
+    Conv2dConfig::new([c_in, c_out], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device)
 }
 
 impl Decoder {
@@ -38,10 +36,7 @@ impl Decoder {
         let blocks = (0..depth - 1)
             .map(|k| {
                 let c_out = config.decoder_channels(k);
-                let block = DecoderBlock {
-                    conv: conv3x3(c_in, c_out, device),
-                    norm: BatchNormConfig::new(c_out).init(device),
-                };
+                let block = DecoderBlock { conv: conv3x3(c_in, c_out, device), norm: BatchNormConfig::new(c_out).init(device) };
                 c_in = c_out;
                 block
             })

@@ -35,13 +35,7 @@ pub struct Generation {
 impl FabNet {
     pub fn new(config: FabNetConfig, device: &Device) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self {
-            encoder: Encoder::new(&config, device),
-            flow: Decoder::new(&config, 2, device),
-            mask: Decoder::new(&config, 1, device),
-            head: None,
-            config,
-        })
+        Ok(Self { encoder: Encoder::new(&config, device), flow: Decoder::new(&config, 2, device), mask: Decoder::new(&config, 1, device), head: None, config })
     }
 
     pub fn with_head(mut self, head: Option<LinearHead>) -> Self {
@@ -53,7 +47,11 @@ impl FabNet {
     /// a train step's update aside until the next read on that thread, so without this an
     /// evaluation or a save right after a step would see the statistics one step old.
     pub fn sync_running_stats(&self) {
-        let norms = self.encoder.blocks.iter().map(|b| &b.norm)
+        let norms = self
+            .encoder
+            .blocks
+            .iter()
+            .map(|b| &b.norm)
             .chain(self.flow.blocks.iter().map(|b| &b.norm))
             .chain(self.mask.blocks.iter().map(|b| &b.norm))
             .chain(self.head.iter().map(|h| &h.norm));
@@ -100,12 +98,7 @@ impl FabNet {
 
     /// As [`generate`](Self::generate), with the embeddings already computed (for driving a
     /// source face with another frame's embedding).
-    pub fn generate_from_embeddings(
-        &self,
-        target_embedding: Tensor<2>,
-        sources: &[Tensor<4>],
-        source_embeddings: Vec<Tensor<2>>,
-    ) -> Generation {
+    pub fn generate_from_embeddings(&self, target_embedding: Tensor<2>, sources: &[Tensor<4>], source_embeddings: Vec<Tensor<2>>) -> Generation {
         let size = self.config.image_size;
         let align = self.config.resampling.sample_align_corners;
         let identity = warp::identity_grid(size, align, &target_embedding.device());

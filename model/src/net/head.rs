@@ -12,10 +12,7 @@ pub struct LinearHead {
 
 impl LinearHead {
     pub fn new(embedding_dim: usize, outputs: usize, device: &Device) -> Self {
-        Self {
-            norm: BatchNormConfig::new(embedding_dim).init(device),
-            linear: LinearConfig::new(embedding_dim, outputs).with_bias(false).init(device),
-        }
+        Self { norm: BatchNormConfig::new(embedding_dim).init(device), linear: LinearConfig::new(embedding_dim, outputs).with_bias(false).init(device) }
     }
 
     pub fn outputs(&self) -> usize {

@@ -17,10 +17,8 @@ pub fn forward<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> 
     let correction = if samples > 1 { samples as f64 / (samples - 1) as f64 } else { 1.0 };
     let device = result.output.device();
     let m = norm.momentum;
-    let mean = norm.running_mean.value_sync().to_device(&device).mul_scalar(1.0 - m)
-        + result.mean.detach().mul_scalar(m);
-    let var = norm.running_var.value_sync().to_device(&device).mul_scalar(1.0 - m)
-        + result.variance.detach().mul_scalar(m * correction);
+    let mean = norm.running_mean.value_sync().to_device(&device).mul_scalar(1.0 - m) + result.mean.detach().mul_scalar(m);
+    let var = norm.running_var.value_sync().to_device(&device).mul_scalar(1.0 - m) + result.variance.detach().mul_scalar(m * correction);
     norm.running_mean.update(mean.detach());
     norm.running_var.update(var.detach());
     result.output

@@ -98,12 +98,9 @@ impl Task {
     /// sees, so that they are comparable across image sizes), a class as a one-hot row.
     pub fn encode(&self, targets: &[f32], frame: Rect) -> Vec<f64> {
         match &self.kind {
-            TaskKind::Landmarks { .. } => targets
-                .chunks_exact(2)
-                .flat_map(|p| {
-                    [((p[0] - frame.x) / frame.width) as f64, ((p[1] - frame.y) / frame.height) as f64]
-                })
-                .collect(),
+            TaskKind::Landmarks { .. } => {
+                targets.chunks_exact(2).flat_map(|p| [((p[0] - frame.x) / frame.width) as f64, ((p[1] - frame.y) / frame.height) as f64]).collect()
+            }
             TaskKind::Classes { names } => {
                 let mut row = vec![0.0; names.len()];
                 row[targets[0] as usize] = 1.0;
@@ -116,10 +113,9 @@ impl Task {
     /// Probe outputs back to target units (landmarks to pixels; class scores unchanged).
     pub fn decode(&self, outputs: &[f64], frame: Rect) -> Vec<f64> {
         match &self.kind {
-            TaskKind::Landmarks { .. } => outputs
-                .chunks_exact(2)
-                .flat_map(|p| [frame.x as f64 + p[0] * frame.width as f64, frame.y as f64 + p[1] * frame.height as f64])
-                .collect(),
+            TaskKind::Landmarks { .. } => {
+                outputs.chunks_exact(2).flat_map(|p| [frame.x as f64 + p[0] * frame.width as f64, frame.y as f64 + p[1] * frame.height as f64]).collect()
+            }
             _ => outputs.to_vec(),
         }
     }
@@ -144,9 +140,8 @@ impl Dataset {
                 let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
                 for sample in &mut other.samples {
                     let name = &theirs[sample.targets[0] as usize];
-                    let &i = index
-                        .get(name.as_str())
-                        .ok_or_else(|| anyhow!("class '{name}' of {} is not among the training classes", sample.image.display()))?;
+                    let &i =
+                        index.get(name.as_str()).ok_or_else(|| anyhow!("class '{name}' of {} is not among the training classes", sample.image.display()))?;
                     sample.targets[0] = i as f32;
                 }
                 *theirs = names.clone();
@@ -181,10 +176,7 @@ pub fn locate_celeba(near: &Path) -> (Result<PathBuf>, Result<PathBuf>) {
             anyhow!("CelebA file not found (looked for {})", list.join(", "))
         })
     };
-    (
-        find(&["list_landmarks_align_celeba.txt", "Anno/list_landmarks_align_celeba.txt"], false),
-        find(&["img_align_celeba", "Img/img_align_celeba"], true),
-    )
+    (find(&["list_landmarks_align_celeba.txt", "Anno/list_landmarks_align_celeba.txt"], false), find(&["img_align_celeba", "Img/img_align_celeba"], true))
 }
 
 /// MAFL: the five CelebA landmarks (eyes, nose, mouth corners) of the images named in `split`
@@ -192,10 +184,8 @@ pub fn locate_celeba(near: &Path) -> (Result<PathBuf>, Result<PathBuf>) {
 pub fn read_mafl(landmarks: &Path, split: &Path, images: &Path) -> Result<Dataset> {
     let text = read_text(landmarks)?;
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let declared: usize = lines
-        .next()
-        .and_then(|(_, l)| l.trim().parse().ok())
-        .ok_or_else(|| anyhow!("{}:1: expected the number of images", landmarks.display()))?;
+    let declared: usize =
+        lines.next().and_then(|(_, l)| l.trim().parse().ok()).ok_or_else(|| anyhow!("{}:1: expected the number of images", landmarks.display()))?;
     match lines.next() {
         Some((_, header)) if header.split_whitespace().next() == Some("lefteye_x") => {}
         _ => bail!("{}:2: expected the header 'lefteye_x lefteye_y righteye_x ...'", landmarks.display()),
@@ -218,9 +208,7 @@ pub fn read_mafl(landmarks: &Path, split: &Path, images: &Path) -> Result<Datase
         if name.is_empty() {
             continue;
         }
-        let targets = points
-            .get(name)
-            .ok_or_else(|| anyhow!("{}:{}: image '{name}' has no landmarks in {}", split.display(), i + 1, landmarks.display()))?;
+        let targets = points.get(name).ok_or_else(|| anyhow!("{}:{}: image '{name}' has no landmarks in {}", split.display(), i + 1, landmarks.display()))?;
         samples.push(Sample { image: images.join(name), crop: None, targets: targets.clone() });
     }
     if samples.is_empty() {
@@ -323,8 +311,7 @@ pub fn read_aflw(db: &Path, images: &Path) -> Result<Dataset> {
     if !db.is_file() {
         bail!("cannot read {}: no such file", db.display());
     }
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("cannot open {}", db.display()))?;
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).with_context(|| format!("cannot open {}", db.display()))?;
     let query = "SELECT Faces.face_id, FaceImages.filepath, FacePose.roll, FacePose.pitch, FacePose.yaw, \
                  FaceRect.x, FaceRect.y, FaceRect.w, FaceRect.h \
                  FROM Faces JOIN FaceImages ON Faces.file_id = FaceImages.file_id \
@@ -379,14 +366,9 @@ fn csv_error(path: &Path, e: csv::Error) -> anyhow::Error {
 pub fn read_affectnet(path: &Path, images: &Path) -> Result<Dataset> {
     let mut reader = csv_reader(path)?;
     let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| anyhow!("{}:1: no '{name}' column (not an AffectNet list?)", path.display()))
-    };
-    let [file, x, y, w, h, expression] =
-        ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression"].map(column);
+    let column =
+        |name: &str| headers.iter().position(|h| h.trim() == name).ok_or_else(|| anyhow!("{}:1: no '{name}' column (not an AffectNet list?)", path.display()));
+    let [file, x, y, w, h, expression] = ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "expression"].map(column);
     let (file, x, y, w, h, expression) = (file?, x?, y?, w?, h?, expression?);
     let mut samples = vec![];
     let mut excluded = 0;
@@ -394,10 +376,8 @@ pub fn read_affectnet(path: &Path, images: &Path) -> Result<Dataset> {
         let record = record.map_err(|e| csv_error(path, e))?;
         let line = record_line(&record) as usize;
         let field = |i: usize| record.get(i).unwrap_or("");
-        let label: u32 = field(expression)
-            .trim()
-            .parse()
-            .map_err(|_| anyhow!("{}:{line}: expression '{}' is not an integer", path.display(), field(expression)))?;
+        let label: u32 =
+            field(expression).trim().parse().map_err(|_| anyhow!("{}:{line}: expression '{}' is not an integer", path.display(), field(expression)))?;
         match label {
             0..=7 => {}
             8..=10 => {
@@ -462,10 +442,7 @@ pub fn read_csv(path: &Path, classes: bool) -> Result<Dataset> {
         labels.sort_by_key(|l| l.parse::<i64>().unwrap_or_default());
     }
     let index: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (*l, i)).collect();
-    let samples = rows
-        .iter()
-        .map(|(image, _, f)| Sample { image: image.clone(), crop: None, targets: vec![index[f[0].as_str()] as f32] })
-        .collect();
+    let samples = rows.iter().map(|(image, _, f)| Sample { image: image.clone(), crop: None, targets: vec![index[f[0].as_str()] as f32] }).collect();
     let names = labels.iter().map(|l| l.to_string()).collect();
     Ok(Dataset { task: Task { name, kind: TaskKind::Classes { names } }, samples, excluded: 0 })
 }

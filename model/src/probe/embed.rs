@@ -49,13 +49,7 @@ pub fn load_face(path: &Path, crop: Option<Rect>, size: usize) -> Result<(RgbIma
 
 /// Embed every sample, `batch` images per forward pass; `progress` hears the number of samples
 /// handled so far after each batch.
-pub fn embed_samples(
-    model: &FabNet,
-    samples: &[Sample],
-    device: &Device,
-    batch: usize,
-    mut progress: impl FnMut(usize),
-) -> Result<Embedded> {
+pub fn embed_samples(model: &FabNet, samples: &[Sample], device: &Device, batch: usize, mut progress: impl FnMut(usize)) -> Result<Embedded> {
     let size = model.config.image_size;
     let mut out = Embedded::default();
     for (start, chunk) in samples.chunks(batch.max(1)).enumerate().map(|(i, c)| (i * batch.max(1), c)) {

@@ -50,10 +50,7 @@ fn fold_bias(w: &[f64], b: &[f64], e: usize, k: usize) -> Result<Vec<f64>> {
     let wt = DMatrix::from_row_slice(e, k, w).transpose();
     let beta = wt.svd(true, true).solve(&DVector::from_column_slice(b), 1e-12).map_err(|e| anyhow::anyhow!("cannot fold the bias: {e}"))?;
     let beta: Vec<f64> = beta.iter().copied().collect();
-    let residual = (0..k)
-        .map(|o| ((0..e).map(|j| w[j * k + o] * beta[j]).sum::<f64>() - b[o]).powi(2))
-        .sum::<f64>()
-        .sqrt();
+    let residual = (0..k).map(|o| ((0..e).map(|j| w[j * k + o] * beta[j]).sum::<f64>() - b[o]).powi(2)).sum::<f64>().sqrt();
     let size = b.iter().map(|v| v * v).sum::<f64>().sqrt();
     if residual > 1e-6 * (1.0 + size) {
         bail!(
@@ -128,10 +125,19 @@ mod tests {
     fn head_reproduces_centred_class_scores() {
         // One-hot targets: the weight columns sum to zero, so only a centred bias is foldable.
         let (x, _) = data(300, 12, 1, 3);
-        let y: Vec<Vec<f64>> = x.iter().map(|r| {
-            let class = if r[0] > 1.0 { 0 } else if r[1] > 0.0 { 1 } else { 2 };
-            (0..3).map(|c| if c == class { 1.0 } else { 0.0 }).collect()
-        }).collect();
+        let y: Vec<Vec<f64>> = x
+            .iter()
+            .map(|r| {
+                let class = if r[0] > 1.0 {
+                    0
+                } else if r[1] > 0.0 {
+                    1
+                } else {
+                    2
+                };
+                (0..3).map(|c| if c == class { 1.0 } else { 0.0 }).collect()
+            })
+            .collect();
         let mut probe = fit(&x, &y, Lambda::Fixed(0.01), false, &no_loss).probe;
         assert!(to_head(&probe, &Device::flex()).is_err(), "an uncentred bias is not in the span of Wᵀ");
         probe.centre_bias();

@@ -170,10 +170,8 @@ impl Moments {
             a[j * e + j] = 1.0;
             b[j * k..(j + 1) * k].iter_mut().for_each(|v| *v = 0.0);
         }
-        let w = DMatrix::from_row_slice(e, e, &a)
-            .cholesky()
-            .expect("ridge system is positive definite for lambda > 0")
-            .solve(&DMatrix::from_row_slice(e, k, &b));
+        let w =
+            DMatrix::from_row_slice(e, e, &a).cholesky().expect("ridge system is positive definite for lambda > 0").solve(&DMatrix::from_row_slice(e, k, &b));
         // Back to row-major [E, K].
         let w: Vec<f64> = w.transpose().as_slice().to_vec();
         let bias = (0..k).map(|o| ybar[o] - (0..e).map(|i| zbar[i] * w[i * k + o]).sum::<f64>()).collect();
@@ -185,13 +183,7 @@ impl Moments {
 /// `loss(rows, predictions)` scores out-of-fold predictions for the given training rows
 /// (lower is better); it picks the ridge strength. With `reserve_bias_channel` one feature is
 /// left out (see [`Probe::bias_channel`]).
-pub fn fit(
-    x: &[Vec<f32>],
-    y: &[Vec<f64>],
-    lambda: Lambda,
-    reserve_bias_channel: bool,
-    loss: &dyn Fn(&[usize], &[Vec<f64>]) -> f64,
-) -> Fit {
+pub fn fit(x: &[Vec<f32>], y: &[Vec<f64>], lambda: Lambda, reserve_bias_channel: bool, loss: &dyn Fn(&[usize], &[Vec<f64>]) -> f64) -> Fit {
     assert!(!x.is_empty() && x.len() == y.len(), "one target row per embedding");
     let (n, e, k) = (x.len(), x[0].len(), y[0].len());
     let (means, stds) = standardisation(x);
@@ -213,9 +205,7 @@ pub fn fit(
 
     let (lambda, lambda_from, cv_losses) = match lambda {
         Lambda::Fixed(l) => (l, "fixed".to_string(), vec![]),
-        Lambda::CrossValidated if folds == 1 => {
-            (DEFAULT_LAMBDA, "default (too few samples to cross-validate)".to_string(), vec![])
-        }
+        Lambda::CrossValidated if folds == 1 => (DEFAULT_LAMBDA, "default (too few samples to cross-validate)".to_string(), vec![]),
         Lambda::CrossValidated => {
             let rows: Vec<usize> = (0..n).collect();
             let losses: Vec<(f64, f64)> = LAMBDA_GRID
@@ -277,10 +267,7 @@ mod tests {
         let mut r = noise(1);
         let truth = [0.5, -2.0, 0.0, 1.0, 3.0, -0.25];
         let x: Vec<Vec<f32>> = (0..n).map(|_| (0..e).map(|j| (r() * (j + 1) as f64 + 4.0) as f32).collect()).collect();
-        let y: Vec<Vec<f64>> = x
-            .iter()
-            .map(|row| vec![7.0 + row.iter().zip(truth).map(|(&v, t)| v as f64 * t).sum::<f64>() + 0.01 * r()])
-            .collect();
+        let y: Vec<Vec<f64>> = x.iter().map(|row| vec![7.0 + row.iter().zip(truth).map(|(&v, t)| v as f64 * t).sum::<f64>() + 0.01 * r()]).collect();
         let fit = fit(&x, &y, Lambda::Fixed(1e-6), false, &no_loss);
         for (row, target) in x.iter().zip(&y).take(20) {
             assert!((fit.probe.predict(row)[0] - target[0]).abs() < 0.05);
@@ -298,5 +285,4 @@ mod tests {
         assert_eq!(fit.cv_losses.len(), LAMBDA_GRID.len());
         assert!(fit.probe.lambda >= 10.0, "chose {} on noise: {:?}", fit.probe.lambda, fit.cv_losses);
     }
-
 }

@@ -74,14 +74,7 @@ pub struct Evaluation {
 pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
 
 /// Embed both splits with the frozen `model`, fit the probe on `train`, score it on `test`.
-pub fn evaluate(
-    model: &FabNet,
-    train: &Dataset,
-    test: &Dataset,
-    device: &Device,
-    options: &EvalOptions,
-    progress: Progress,
-) -> Result<Evaluation> {
+pub fn evaluate(model: &FabNet, train: &Dataset, test: &Dataset, device: &Device, options: &EvalOptions, progress: Progress) -> Result<Evaluation> {
     let task = &train.task;
     if test.task.kind != task.kind {
         bail!("training and test sets describe different targets");

@@ -13,9 +13,7 @@ pub fn import_detector(dir: &Path, output: &Path) -> Result<()> {
     let model = Mtcnn::import_facenet(dir, &Device::flex())?;
     let bytes = model.to_bytes("MTCNN (Zhang et al. 2016) weights from facenet-pytorch 2.6.0 (MIT licence), converted by `fabnet import-detector`")?;
     let tmp = output.with_extension("tmp-write");
-    std::fs::write(&tmp, &bytes)
-        .and_then(|_| std::fs::rename(&tmp, output))
-        .with_context(|| format!("cannot write {}", output.display()))?;
+    std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, output)).with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!("wrote {} ({} bytes)", output.display(), bytes.len());
     Ok(())
 }
@@ -26,8 +24,7 @@ pub fn detector(path: Option<&Path>, device: &Device) -> Result<Detector> {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         None => BUILT_IN_DETECTOR.to_vec(),
     };
-    let (nets, _) = Mtcnn::from_bytes(&bytes, device)
-        .with_context(|| path.map(|p| p.display().to_string()).unwrap_or_else(|| "built-in detector".into()))?;
+    let (nets, _) = Mtcnn::from_bytes(&bytes, device).with_context(|| path.map(|p| p.display().to_string()).unwrap_or_else(|| "built-in detector".into()))?;
     Ok(Detector::new(nets, DetectParams::default(), device.clone()))
 }
 

@@ -115,12 +115,8 @@ enum Command {
 fn main() -> ExitCode {
     // Whatever goes wrong, the user gets one line, not a trace.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("unknown failure");
+        let msg =
+            info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied()).unwrap_or("unknown failure");
         eprintln!("error: internal failure: {}", msg.lines().next().unwrap_or(msg));
     }));
     let cli = Cli::parse();
@@ -138,17 +134,13 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Import { checkpoint, output, head_task } => import(&checkpoint, &output, head_task),
         Command::Embed { weights, backend, images } => embed(&weights, &backend, &images),
-        Command::Generate { weights, target, output, backend, sources } => {
-            generate(&weights, &backend, &target, &sources, &output)
-        }
+        Command::Generate { weights, target, output, backend, sources } => generate(&weights, &backend, &target, &sources, &output),
         Command::ImportDetector { dir, output } => faces::import_detector(&dir, &output),
         Command::Detect { detector, backend, images } => faces::detect(detector.as_deref(), &backend, &images),
         Command::Prepare(args) => prepare::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
-        Command::Bench { preset, backend, encoder_batch, train_batch, views, steps } => {
-            bench(&preset, &backend, encoder_batch, train_batch, views, steps)
-        }
+        Command::Bench { preset, backend, encoder_batch, train_batch, views, steps } => bench(&preset, &backend, encoder_batch, train_batch, views, steps),
     }
 }
 
@@ -163,11 +155,7 @@ fn load_weights(path: &Path, device: &Device) -> Result<FabNet> {
         Ok((model, _)) => Ok(model),
         Err(ours) => {
             let torch_like = bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80);
-            if torch_like {
-                Ok(fabnet::import::import_official(path, device)?.valid())
-            } else {
-                Err(anyhow!("{}: {ours}", path.display()))
-            }
+            if torch_like { Ok(fabnet::import::import_official(path, device)?.valid()) } else { Err(anyhow!("{}: {ours}", path.display())) }
         }
     }
 }
@@ -179,13 +167,7 @@ fn import(checkpoint: &Path, output: &Path, head_task: Option<String>) -> Result
     info.head_task = head_task;
     weights::save_file(output, &model, &info)?;
     let head = info.head_outputs.map(|k| format!(", linear head with {k} outputs")).unwrap_or_default();
-    eprintln!(
-        "wrote {} ({} px, width {}, {}-d embedding{head})",
-        output.display(),
-        info.config.image_size,
-        info.config.base_width,
-        info.config.embedding_dim
-    );
+    eprintln!("wrote {} ({} px, width {}, {}-d embedding{head})", output.display(), info.config.image_size, info.config.base_width, info.config.embedding_dim);
     Ok(())
 }
 
@@ -220,10 +202,7 @@ fn generate(weights: &Path, backend: &str, target: &Path, sources: &[PathBuf], o
     let model = load_weights(weights, &device)?;
     let size = model.config.image_size;
     let target = to_tensor(&[load_rgb(target, size)?], &device);
-    let sources = sources
-        .iter()
-        .map(|p| Ok(to_tensor(&[load_rgb(p, size)?], &device)))
-        .collect::<Result<Vec<_>>>()?;
+    let sources = sources.iter().map(|p| Ok(to_tensor(&[load_rgb(p, size)?], &device))).collect::<Result<Vec<_>>>()?;
     let generation = model.generate(target, &sources);
     save_png(generation.fused, output)?;
     let stem = output.file_stem().and_then(|s| s.to_str()).unwrap_or("generated");
@@ -246,9 +225,7 @@ fn bench(preset: &str, backend: &str, encoder_batch: usize, train_batch: usize, 
     let config = FabNetConfig::preset(preset)?.with_source_views(views);
     let device = device(backend)?;
     let size = config.image_size;
-    let images = |b: usize, device: &Device| {
-        Tensor::<4>::random([b, 3, size, size], burn::tensor::Distribution::Uniform(0.0, 1.0), device)
-    };
+    let images = |b: usize, device: &Device| Tensor::<4>::random([b, 3, size, size], burn::tensor::Distribution::Uniform(0.0, 1.0), device);
 
     let model = FabNet::new(config, &device)?.valid();
     let input = images(encoder_batch, &device);
@@ -261,14 +238,9 @@ fn bench(preset: &str, backend: &str, encoder_batch: usize, train_batch: usize, 
 
     let train_device = device.clone().autodiff();
     let stage = if views > 1 { Stage::FrozenFlow } else { Stage::Full };
-    let mut trainer = Trainer::new(
-        FabNet::new(config, &train_device)?,
-        TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 1e-4, stage },
-    );
-    let batch = || Batch {
-        target: images(train_batch, &train_device),
-        sources: (0..views).map(|_| images(train_batch, &train_device)).collect(),
-    };
+    let mut trainer =
+        Trainer::new(FabNet::new(config, &train_device)?, TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 1e-4, stage });
+    let batch = || Batch { target: images(train_batch, &train_device), sources: (0..views).map(|_| images(train_batch, &train_device)).collect() };
     let window = PercentileWindow { min: 0.0, max: 0.5 };
     let _ = trainer.step(batch(), window, 1e-4, false)?.losses.into_data();
     let mut step_s = 0.0;

@@ -61,10 +61,8 @@ fn stem(path: &Path) -> String {
 }
 
 fn find_videos(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -136,9 +134,7 @@ pub fn run(args: &PrepareArgs) -> Result<()> {
 
 fn progress(len: Option<u64>, label: String) -> ProgressBar {
     let bar = ProgressBar::new(len.unwrap_or(0));
-    let style = ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} frames  {per_sec}  ETA {eta}")
-        .expect("valid template")
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} frames  {per_sec}  ETA {eta}").expect("valid template").progress_chars("=> ");
     bar.set_style(style);
     bar.set_message(label);
     bar

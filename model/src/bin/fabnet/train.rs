@@ -182,10 +182,9 @@ fn save_checkpoint(out: &Path, trainer: &Trainer, state: &RunState) -> Result<()
 
 fn load_checkpoint(out: &Path, device: &Device) -> Result<(RunState, FabNet, Bytes)> {
     let dir = out.join("checkpoint");
-    let state: RunState = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("state.json")).with_context(|| format!("no checkpoint to resume in {}", out.display()))?,
-    )
-    .context("the checkpoint's state.json is damaged")?;
+    let state: RunState =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).with_context(|| format!("no checkpoint to resume in {}", out.display()))?)
+            .context("the checkpoint's state.json is damaged")?;
     let (model, _) = weights::from_bytes(&std::fs::read(dir.join("model.fabnet"))?, device)?;
     let optimizer = Bytes::from_bytes_vec(std::fs::read(dir.join("optimizer.bpk"))?);
     Ok((state, model, optimizer))
@@ -329,7 +328,8 @@ fn grid(target: &Tensor<4>, sources: &[Tensor<4>], generation: &Generation) -> i
 fn validate(model: &FabNet, tracks: &Arc<FaceTracks>, args: &TrainArgs, views: usize, device: &Device, bad: &Arc<BadFrames>) -> Result<f64> {
     // The same examples every epoch: a fixed "epoch" key and no jitter.
     let sampler = Arc::new(Sampler { seed: args.seed ^ 0x5eed, views, jitter: false });
-    let plan = LoadPlan { epoch: u64::MAX, first: 0, batches: args.val_batches, batch_size: args.batch, image_size: model.config.image_size, workers: args.workers, };
+    let plan =
+        LoadPlan { epoch: u64::MAX, first: 0, batches: args.val_batches, batch_size: args.batch, image_size: model.config.image_size, workers: args.workers };
     let (mut total, mut count) = (0.0f64, 0usize);
     for host in Loader::start(tracks.clone(), sampler, plan, bad.clone()) {
         let batch = to_batch(host, device);
@@ -397,7 +397,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     eprintln!(
         "data: {} train tracks ({} identities, {} frames), {} validation tracks ({} identities)",
-        train.tracks.len(), train.identities().len(), train.frame_count(), val.tracks.len(), val.identities().len()
+        train.tracks.len(),
+        train.identities().len(),
+        train.frame_count(),
+        val.tracks.len(),
+        val.identities().len()
     );
     let (train, val) = (Arc::new(train), Arc::new(val));
 
@@ -436,9 +440,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             workers: args.workers,
         };
         let bar = ProgressBar::new(args.steps_per_epoch).with_position(state.batch);
-        bar.set_style(
-            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "),
-        );
+        bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template").progress_chars("=> "));
         bar.set_prefix(format!("{}/{}", state.epoch + 1, args.epochs));
         let mut last = Instant::now();
         for host in Loader::start(train.clone(), sampler, plan, bad.clone()) {
@@ -463,9 +465,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let samples_per_s = args.batch as f64 / last.elapsed().as_secs_f64();
             last = Instant::now();
             metrics.write(&Row {
-                kind: "train", epoch: state.epoch, step: state.step, loss,
-                window_min: state.curriculum.window.min, window_max: state.curriculum.window.max,
-                lr, samples_per_s, bad_frames: bad.count(),
+                kind: "train",
+                epoch: state.epoch,
+                step: state.step,
+                loss,
+                window_min: state.curriculum.window.min,
+                window_max: state.curriculum.window.max,
+                lr,
+                samples_per_s,
+                bad_frames: bad.count(),
             })?;
             bar.set_message(format!("loss {loss:.4}  {samples_per_s:.1} samples/s"));
             bar.inc(1);
@@ -475,7 +483,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 save_checkpoint(&args.out, &trainer, &state)?;
                 eprintln!(
                     "{} at step {}; checkpoint written. Continue with: fabnet train --out {} --data {} --resume",
-                    if interrupted { "stopped" } else { "paused" }, state.step, args.out.display(), args.data.display()
+                    if interrupted { "stopped" } else { "paused" },
+                    state.step,
+                    args.out.display(),
+                    args.data.display()
                 );
                 return Ok(());
             }
@@ -489,9 +500,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let val_loss = validate(&eval_model, &val, &args, views, &device, &bad)?;
         let event = state.curriculum.observe(state.epoch as u32, val_loss);
         metrics.write(&Row {
-            kind: "val", epoch: state.epoch, step: state.step, loss: val_loss,
-            window_min: state.curriculum.window.min, window_max: state.curriculum.window.max,
-            lr: args.lr * state.curriculum.lr_scale, samples_per_s: 0.0, bad_frames: bad.count(),
+            kind: "val",
+            epoch: state.epoch,
+            step: state.step,
+            loss: val_loss,
+            window_min: state.curriculum.window.min,
+            window_max: state.curriculum.window.max,
+            lr: args.lr * state.curriculum.lr_scale,
+            samples_per_s: 0.0,
+            bad_frames: bad.count(),
         })?;
         let moved = match event {
             CurriculumEvent::WindowMoved(w) => format!("; window moved to [{:.0}%, {:.0}%]", w.min * 100.0, w.max * 100.0),
@@ -513,7 +530,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     weights::save_file(&args.out.join("final.fabnet"), &model, &info)?;
     eprintln!(
         "done: {} steps; final weights {}, best (validation L1 {:.4}) {}; {} unreadable frames skipped",
-        state.step, args.out.join("final.fabnet").display(), state.best_val.unwrap_or(f64::NAN), args.out.join("best.fabnet").display(), bad.count()
+        state.step,
+        args.out.join("final.fabnet").display(),
+        state.best_val.unwrap_or(f64::NAN),
+        args.out.join("best.fabnet").display(),
+        bad.count()
     );
     Ok(())
 }
@@ -522,7 +543,18 @@ fn provenance(args: &TrainArgs, state: &RunState, which: &str) -> String {
     let data = args.describe_data.as_ref().map(|d| format!("Data: {d}. ")).unwrap_or_default();
     format!(
         "{data}The {which} weights of `fabnet train --data {} --preset {} --views {} --epochs {} --stage1-epochs {} --steps-per-epoch {} --batch {} --lr {} --optimizer {} --patience {} --seed {}`, after {} steps; validation L1 {:.4}.",
-        args.data.display(), args.preset, args.views, args.epochs, args.stage1_epochs.unwrap_or(args.epochs / 2), args.steps_per_epoch,
-        args.batch, args.lr, args.optimizer, args.patience, args.seed, state.step, state.best_val.unwrap_or(f64::NAN)
+        args.data.display(),
+        args.preset,
+        args.views,
+        args.epochs,
+        args.stage1_epochs.unwrap_or(args.epochs / 2),
+        args.steps_per_epoch,
+        args.batch,
+        args.lr,
+        args.optimizer,
+        args.patience,
+        args.seed,
+        state.step,
+        state.best_val.unwrap_or(f64::NAN)
     )
 }

@@ -59,12 +59,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
         bail!("not a video ffmpeg can read (no video stream)");
     };
     // ffmpeg applies rotation metadata (phone videos) when decoding: a quarter turn swaps sides.
-    let rotation = stream["side_data_list"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|d| d["rotation"].as_i64())
-        .unwrap_or(0);
+    let rotation = stream["side_data_list"].as_array().into_iter().flatten().find_map(|d| d["rotation"].as_i64()).unwrap_or(0);
     let (width, height) = if rotation.rem_euclid(180) == 90 { (h, w) } else { (w, h) };
     let frames = stream["nb_frames"].as_str().and_then(|f| f.parse().ok());
     Ok(VideoInfo { width: width as usize, height: height as usize, frames })
