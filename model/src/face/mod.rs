@@ -7,6 +7,7 @@ pub mod crop;
 pub mod detect;
 pub mod frame;
 pub mod mtcnn;
+pub mod pose;
 pub mod track;
 
 pub use boxes::BoundingBox;
@@ -14,4 +15,5 @@ pub use crop::CropGeometry;
 pub use detect::{DetectParams, Detection, Detector};
 pub use frame::RgbFrame;
 pub use mtcnn::Mtcnn;
+pub use pose::HeadPose;
 pub use track::{Track, Tracker, TrackerParams};

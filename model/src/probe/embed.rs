@@ -47,10 +47,58 @@ pub fn load_face(path: &Path, crop: Option<Rect>, size: usize) -> Result<(RgbIma
     Ok((fit(region, size), Rect { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }))
 }
 
-/// Embed every sample, `batch` images per forward pass; `progress` hears the number of samples
-/// handled so far after each batch.
-pub fn embed_samples(model: &FabNet, samples: &[Sample], device: &Device, batch: usize, mut progress: impl FnMut(usize)) -> Result<Embedded> {
-    let size = model.config.image_size;
+/// What a probe reads from a face: the network's embedding, or the face's own pixels (the
+/// baseline that says whether the network adds anything over the image itself).
+#[derive(Clone, Copy)]
+pub enum Features<'a> {
+    Embedding(&'a FabNet),
+    /// The face region brought to `side` x `side` and averaged to grey: `side`² features.
+    Pixels {
+        side: usize,
+    },
+}
+
+impl Features<'_> {
+    pub fn dim(&self) -> usize {
+        match self {
+            Features::Embedding(model) => model.config.embedding_dim,
+            Features::Pixels { side } => side * side,
+        }
+    }
+
+    /// The side the face is loaded at.
+    fn input_size(&self) -> usize {
+        match self {
+            Features::Embedding(model) => model.config.image_size,
+            Features::Pixels { side } => *side,
+        }
+    }
+
+    fn extract(&self, images: &[RgbImage], device: &Device) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Features::Embedding(model) => {
+                let values = model
+                    .embed(to_tensor(images, device))
+                    .try_into_vec_as::<f32>()
+                    .map_err(|e| anyhow!("cannot read the embeddings back from the device: {e:?}"))?;
+                Ok(values.chunks_exact(model.config.embedding_dim).map(<[f32]>::to_vec).collect())
+            }
+            Features::Pixels { .. } => {
+                Ok(images.iter().map(|img| img.pixels().map(|p| (p[0] as f32 + p[1] as f32 + p[2] as f32) / (3.0 * 255.0)).collect()).collect())
+            }
+        }
+    }
+}
+
+/// Embed every sample with the frozen `model`, `batch` images per forward pass; `progress`
+/// hears the number of samples handled so far after each batch.
+pub fn embed_samples(model: &FabNet, samples: &[Sample], device: &Device, batch: usize, progress: impl FnMut(usize)) -> Result<Embedded> {
+    extract_features(Features::Embedding(model), samples, device, batch, progress)
+}
+
+/// The `features` of every sample, `batch` images at a time.
+pub fn extract_features(features: Features, samples: &[Sample], device: &Device, batch: usize, mut progress: impl FnMut(usize)) -> Result<Embedded> {
+    let size = features.input_size();
     let mut out = Embedded::default();
     for (start, chunk) in samples.chunks(batch.max(1)).enumerate().map(|(i, c)| (i * batch.max(1), c)) {
         let mut images = Vec::with_capacity(chunk.len());
@@ -65,11 +113,7 @@ pub fn embed_samples(model: &FabNet, samples: &[Sample], device: &Device, batch:
             }
         }
         if !images.is_empty() {
-            let values = model
-                .embed(to_tensor(&images, device))
-                .try_into_vec_as::<f32>()
-                .map_err(|e| anyhow!("cannot read the embeddings back from the device: {e:?}"))?;
-            out.features.extend(values.chunks_exact(model.config.embedding_dim).map(<[f32]>::to_vec));
+            out.features.extend(features.extract(&images, device)?);
         }
         progress(start + chunk.len());
     }

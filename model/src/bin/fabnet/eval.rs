@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use fabnet::FabNet;
 use fabnet::probe::{self, Dataset, EvalOptions, Lambda, datasets};
 use fabnet::weights::{self, WeightsInfo};
 use serde::Serialize;
@@ -70,6 +71,14 @@ pub struct EvalArgs {
     /// What the saved head predicts, in words (default: from the task).
     #[arg(long)]
     pub head_task: Option<String>,
+    /// Also run the same probe on the untrained network of the same config and seed and on
+    /// the faces' grey levels, and print the table (a probe score means little without them).
+    #[arg(long)]
+    pub baselines: bool,
+    /// Seed of the untrained network (default: the weights' own initialisation seed when they
+    /// record it, else 0).
+    #[arg(long, requires = "baselines")]
+    pub baseline_seed: Option<u64>,
 }
 
 /// The printed result: the format, then the report's fields.
@@ -100,11 +109,22 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             last = Instant::now();
         }
     };
-    let evaluation = probe::evaluate(&model, &train, &test, &device, &options, &mut progress)?;
+    let untrained = if args.baselines {
+        let seed = args.baseline_seed.or(info.init_seed).unwrap_or(0);
+        device.seed(seed);
+        Some((FabNet::new(model.config, &device)?, seed))
+    } else {
+        None
+    };
+    let untrained = untrained.as_ref().map(|(m, seed)| (m, *seed));
+    let evaluation = probe::evaluate(&model, untrained, &train, &test, &device, &options, &mut progress)?;
     for (_, why) in &evaluation.skipped {
         eprintln!("skipped: {why}");
     }
     let report = &evaluation.report;
+    if let Some(baselines) = &report.baselines {
+        eprint!("{}", table(&args.weights, report, baselines));
+    }
     println!("{}", serde_json::to_string(&Line { format: format_name(args.format), report })?);
 
     if let Some(output) = &args.save_head {
@@ -129,6 +149,33 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         eprintln!("wrote {} (head: {})", output.display(), info.head_task.as_deref().unwrap_or_default());
     }
     Ok(())
+}
+
+/// The score beside its baselines, for people: lower is better except for accuracy.
+fn table(weights: &Path, report: &probe::Report, baselines: &probe::Baselines) -> String {
+    let score = |s: &probe::Score| {
+        let per: Vec<String> = s.per_target.iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
+        if per.is_empty() { format!("{:8.3}", s.value) } else { format!("{:8.3}  ({})", s.value, per.join(", ")) }
+    };
+    let name = weights.file_name().map_or_else(|| weights.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let rows = [
+        (format!("{name} ({}-d)", report.embedding_dim), &report.probe),
+        (format!("untrained network (seed {})", baselines.untrained_seed), &baselines.untrained),
+        (format!("pixels ({0}x{0} grey)", baselines.pixel_side), &baselines.pixels),
+        ("training mean".to_string(), &report.baseline),
+    ];
+    let mut out = format!(
+        "{}: {} on {} test images (probe fitted on {}; {})\n",
+        report.task,
+        report.probe.metric,
+        report.images.test,
+        report.images.train,
+        if report.probe.metric == "accuracy" { "higher is better" } else { "lower is better" }
+    );
+    for (label, s) in rows {
+        out.push_str(&format!("  {label:<34}{}\n", score(s)));
+    }
+    out
 }
 
 fn format_name(format: Format) -> &'static str {

@@ -2,6 +2,7 @@
 
 mod eval;
 mod faces;
+mod label;
 mod prepare;
 mod train;
 mod video;
@@ -91,6 +92,9 @@ enum Command {
     /// AffectNet expression, or a CSV of targets) and print the test metric next to the
     /// mean-prediction baseline; `--save-head` keeps the probe as the weights' linear head.
     Eval(Box<eval::EvalArgs>),
+    /// Probe labels for face tracks from the built-in detector (five landmarks, head pose), on
+    /// the network's view of each frame, split by time within tracks and across videos.
+    Label(label::LabelArgs),
     /// Measure encoder throughput and train-step time.
     Bench {
         #[arg(long, default_value = "paper")]
@@ -140,6 +144,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prepare(args) => prepare::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Label(args) => label::run(&args),
         Command::Bench { preset, backend, encoder_batch, train_batch, views, steps } => bench(&preset, &backend, encoder_batch, train_batch, views, steps),
     }
 }
