@@ -168,3 +168,66 @@ fn label_gives_every_carphone_view_landmarks_and_pose_split_in_time_and_across_v
     assert_eq!(std::fs::read(theirs.join("images/keep.txt")).unwrap(), b"mine");
 }
 
+/// The first 12 frames of carphone as a video of its own (each a different file).
+fn short_clip(path: &std::path::Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i", data("carphone_pristine.mp4").to_str().unwrap(), "-frames:v", "12", path.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn track_dirs(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn prepare_keeps_same_named_videos_apart_and_voxceleb2_trees_whole() {
+    let work = scratch("names");
+    // VoxCeleb2's layout: every speaker has a 00001.mp4 in each YouTube video.
+    for clip in ["vox/id00012/yt_AAA/00001.mp4", "vox/id00012/yt_BBB/00001.mp4", "vox/id00012/yt_BBB/00002.mp4", "vox/id00013/yt_AAA/00001.mp4"] {
+        short_clip(&work.join(clip));
+    }
+    let out = work.join("dataset");
+    let run = fabnet(&["prepare", work.join("vox").to_str().unwrap(), "-o", out.to_str().unwrap(), "--min-track", "4"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(track_dirs(&out.join("id00012/yt_AAA")), ["00001"]);
+    assert_eq!(track_dirs(&out.join("id00012/yt_BBB")), ["00001", "00002"]);
+    assert_eq!(track_dirs(&out.join("id00013/yt_AAA")), ["00001"]);
+    assert_eq!(jpgs(&out.join("id00012/yt_BBB/00002")).len(), 12);
+    assert!(out.join("id00012/yt_BBB/00002.tracks.json").is_file());
+
+    // Two clip.mp4 of one person in different folders: both kept.
+    short_clip(&work.join("takes/one/clip.mp4"));
+    short_clip(&work.join("takes/two/clip.mp4"));
+    let run = fabnet(&["prepare", work.join("takes").to_str().unwrap(), "--identity", "bob", "-o", out.to_str().unwrap(), "--min-track", "4"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(track_dirs(&out.join("bob")), ["one", "two"]);
+
+    // Another file named like one already prepared takes a new name; the same file again replaces its own.
+    short_clip(&work.join("elsewhere/clip.mp4"));
+    let single = |path: &std::path::Path| {
+        let run = fabnet(&["prepare", path.to_str().unwrap(), "--identity", "carol", "-o", out.to_str().unwrap(), "--min-track", "4"]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    };
+    single(&work.join("takes/one/clip.mp4"));
+    single(&work.join("elsewhere/clip.mp4"));
+    single(&work.join("takes/one/clip.mp4"));
+    assert_eq!(track_dirs(&out.join("carol")), ["clip", "clip~2"]);
+    let owner = |dir: &str| -> String {
+        let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("carol").join(dir).join("tracks.json")).unwrap()).unwrap();
+        record["video"].as_str().unwrap().to_string()
+    };
+    assert!(owner("clip").ends_with("takes/one/clip.mp4") && owner("clip~2").ends_with("elsewhere/clip.mp4"));
+    // A folder of the user's that prepare did not write is never replaced.
+    std::fs::create_dir_all(out.join("dave/clip/00001")).unwrap();
+    std::fs::write(out.join("dave/clip/00001/note.txt"), b"mine").unwrap();
+    let run = fabnet(&["prepare", work.join("elsewhere/clip.mp4").to_str().unwrap(), "--identity", "dave", "-o", out.to_str().unwrap(), "--min-track", "4"]);
+    assert!(run.status.success());
+    assert_eq!(std::fs::read(out.join("dave/clip/00001/note.txt")).unwrap(), b"mine");
+    assert_eq!(track_dirs(&out.join("dave")), ["clip", "clip~2"]);
+}

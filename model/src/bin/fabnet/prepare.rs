@@ -4,6 +4,12 @@
 //! cut the smoothed crops, so memory stays bounded by one frame whatever the video's length.
 //! A video's folder is written under a temporary name and renamed when complete, so a failure
 //! never leaves half a video behind and never touches other videos' folders.
+//!
+//! Where the tracks go: `DIR/PERSON/clip.mp4` gives `PERSON/clip/00001...`; VoxCeleb2's own
+//! layout, `DIR/id00012/YouTubeID/00001.mp4` (an utterance of a YouTube video, and every
+//! speaker has many `00001.mp4`), keeps its video level: `id00012/YouTubeID/00001` (a second
+//! track of the same utterance is `00001-2`). A folder that holds another video's tracks, or
+//! that `prepare` did not write, is never replaced: the new tracks take the next free name.
 
 use std::path::{Path, PathBuf};
 
@@ -47,7 +53,29 @@ pub struct PrepareArgs {
 struct Job {
     video: PathBuf,
     identity: String,
+    /// The VIDEO folder under the identity.
     name: String,
+    /// For `IDENTITY/VIDEO/UTTERANCE.mp4` inputs: the utterance, whose tracks are written into
+    /// the shared VIDEO folder as `UTTERANCE`, `UTTERANCE-2`, ...; otherwise the video has the
+    /// folder to itself and its tracks are `00001`, `00002`, ...
+    utterance: Option<String>,
+}
+
+/// The record beside a video's tracks; its `video` says whose tracks they are.
+fn record_path(folder: &Path, utterance: Option<&str>) -> PathBuf {
+    folder.join(utterance.map_or_else(|| "tracks.json".to_string(), |u| format!("{u}.tracks.json")))
+}
+
+/// Whether `record` was written by `prepare` for this same video file.
+fn owned_by(record: &Path, video: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(record) else { return false };
+    let owner = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["video"].as_str().map(PathBuf::from));
+    owner.is_some_and(|o| o.canonicalize().ok() == video.canonicalize().ok())
+}
+
+/// `base`, or `base~2`, `base~3`, ...: the first name nothing else holds.
+fn free_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
+    std::iter::once(base.to_string()).chain((2..).map(|k| format!("{base}~{k}"))).find(|n| !taken(n)).expect("some name is free")
 }
 
 /// Folder names from file names: no separators, nothing hidden.
@@ -85,16 +113,24 @@ fn jobs(args: &PrepareArgs) -> Result<Vec<Job>> {
             }
             for video in videos {
                 let below = video.strip_prefix(input).expect("found under the input");
-                let identity = match (&args.identity, below.components().count()) {
-                    (Some(id), _) => id.clone(),
-                    (None, 1) => stem(&video),
-                    (None, _) => folder_name(&below.components().next().unwrap().as_os_str().to_string_lossy()),
+                let parts: Vec<String> = below.components().map(|c| folder_name(&c.as_os_str().to_string_lossy())).collect();
+                // Below the identity level (the first folder, unless --identity names it), the
+                // folders are the video and the file an utterance of it; a file straight under
+                // the identity is a video of its own.
+                let (identity, rest) = match &args.identity {
+                    Some(id) => (id.clone(), &parts[..]),
+                    None if parts.len() == 1 => (stem(&video), &parts[..]),
+                    None => (parts[0].clone(), &parts[1..]),
                 };
-                jobs.push(Job { name: stem(&video), identity, video });
+                let (name, utterance) = match rest.len() {
+                    0 | 1 => (stem(&video), None),
+                    n => (rest[..n - 1].join("_"), Some(stem(&video))),
+                };
+                jobs.push(Job { name, identity, video, utterance });
             }
         } else {
             let identity = args.identity.clone().unwrap_or_else(|| stem(input));
-            jobs.push(Job { name: stem(input), identity, video: input.clone() });
+            jobs.push(Job { name: stem(input), identity, video: input.clone(), utterance: None });
         }
     }
     Ok(jobs)
@@ -113,11 +149,11 @@ pub fn run(args: &PrepareArgs) -> Result<()> {
     let (mut prepared, mut tracks, mut frames, mut skipped) = (0, 0, 0, Vec::new());
     for job in &jobs {
         match prepare_video(job, args, &detector) {
-            Ok((t, f)) => {
+            Ok((t, f, place)) => {
                 prepared += 1;
                 tracks += t;
                 frames += f;
-                eprintln!("{}: {t} tracks, {f} frames -> {}/{}", job.video.display(), job.identity, job.name);
+                eprintln!("{}: {t} tracks, {f} frames -> {place}", job.video.display());
             }
             Err(e) => {
                 eprintln!("warning: skipped {}: {}", job.video.display(), format!("{e:#}").replace('\n', " "));
@@ -140,8 +176,8 @@ fn progress(len: Option<u64>, label: String) -> ProgressBar {
     bar
 }
 
-/// Detect, track and write one video; returns (tracks, frames written).
-fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(usize, usize)> {
+/// Detect, track and write one video; returns (tracks, frames written, where they went).
+fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(usize, usize, String)> {
     let info = video::probe(&job.video)?;
     let params = TrackerParams { min_length: args.min_track, ..TrackerParams::default() };
 
@@ -165,31 +201,79 @@ fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(
         bail!("no face seen for {} frames in a row in {count} frames", args.min_track);
     }
 
-    // Pass 2: cut the crops into a staging folder, then move it into place.
+    // Pass 2: cut the crops into a staging folder, then move them into place.
     let identity_dir = args.output.join(&job.identity);
-    let staging = identity_dir.join(format!(".{}.partial", job.name));
+    let (video_dir, staging, names) = match &job.utterance {
+        None => {
+            let name = free_name(&job.name, |n| {
+                let dir = identity_dir.join(n);
+                dir.exists() && !owned_by(&record_path(&dir, None), &job.video)
+            });
+            let names = (1..=tracks.len()).map(|k| format!("{k:05}")).collect::<Vec<_>>();
+            (identity_dir.join(&name), identity_dir.join(format!(".{name}.partial")), names)
+        }
+        Some(utterance) => {
+            let video_dir = identity_dir.join(&job.name);
+            let base = free_name(utterance, |n| {
+                let record = record_path(&video_dir, Some(n));
+                (video_dir.join(n).exists() || record.exists()) && !owned_by(&record, &job.video)
+            });
+            let names = (1..=tracks.len()).map(|k| if k == 1 { base.clone() } else { format!("{base}-{k}") }).collect::<Vec<_>>();
+            let staging = identity_dir.join(format!(".{}.{base}.partial", job.name));
+            (video_dir, staging, names)
+        }
+    };
     let _ = std::fs::remove_dir_all(&staging);
-    let result = write_tracks(job, &info, &tracks, args, &staging, count);
-    let written = match result {
+    let written = match write_tracks(job, &info, &tracks, &names, args, &staging, count) {
         Ok(n) => n,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(e);
         }
     };
-    let target = identity_dir.join(&job.name);
-    if target.exists() {
-        std::fs::remove_dir_all(&target).with_context(|| format!("cannot replace {}", target.display()))?;
+    let replace = |target: &Path| -> Result<()> {
+        if target.exists() {
+            std::fs::remove_dir_all(target).with_context(|| format!("cannot replace {}", target.display()))?;
+        }
+        Ok(())
+    };
+    match &job.utterance {
+        None => {
+            // Only this video's own earlier tracks are in the way (free_name saw to that).
+            replace(&video_dir)?;
+            std::fs::rename(&staging, &video_dir).with_context(|| format!("cannot move {} into place", video_dir.display()))?;
+        }
+        Some(_) => {
+            std::fs::create_dir_all(&video_dir).with_context(|| format!("cannot create {}", video_dir.display()))?;
+            let record = record_path(&video_dir, Some(&names[0]));
+            // An earlier run on this file: its tracks go, whatever their number was.
+            if let Ok(old) = std::fs::read_to_string(&record).map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap_or_default()) {
+                for folder in old["tracks"].as_array().into_iter().flatten().filter_map(|t| t["folder"].as_str()) {
+                    replace(&video_dir.join(folder_name(folder)))?;
+                }
+            }
+            for name in &names {
+                replace(&video_dir.join(name))?;
+                std::fs::rename(staging.join(name), video_dir.join(name)).with_context(|| format!("cannot move {name} into {}", video_dir.display()))?;
+            }
+            std::fs::rename(staging.join("tracks.json"), &record).with_context(|| format!("cannot write {}", record.display()))?;
+            let _ = std::fs::remove_dir_all(&staging);
+        }
     }
-    std::fs::rename(&staging, &target).with_context(|| format!("cannot move {} into place", target.display()))?;
-    Ok((tracks.len(), written))
+    let place = video_dir.strip_prefix(&args.output).unwrap_or(&video_dir).display().to_string();
+    let place = match &job.utterance {
+        None => place,
+        Some(_) => format!("{place}/{}", names.join(", ")),
+    };
+    Ok((tracks.len(), written, place))
 }
 
-fn write_tracks(job: &Job, info: &video::VideoInfo, tracks: &[Track], args: &PrepareArgs, dir: &Path, count: usize) -> Result<usize> {
+/// Writes track `k` into `dir/names[k]`, with `tracks.json` beside them.
+fn write_tracks(job: &Job, info: &video::VideoInfo, tracks: &[Track], names: &[String], args: &PrepareArgs, dir: &Path, count: usize) -> Result<usize> {
     let geometry = CropGeometry { size: args.size, ..CropGeometry::default() };
     let smoothed: Vec<Vec<_>> = tracks.iter().map(|t| t.smoothed(args.smooth)).collect();
-    for (k, _) in tracks.iter().enumerate() {
-        std::fs::create_dir_all(dir.join(format!("{:05}", k + 1))).with_context(|| format!("cannot create {}", dir.display()))?;
+    for name in names {
+        std::fs::create_dir_all(dir.join(name)).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let bar = progress(Some(count as u64), format!("{} (write)", job.name));
     let mut written = 0;
@@ -201,7 +285,7 @@ fn write_tracks(job: &Job, info: &video::VideoInfo, tracks: &[Track], args: &Pre
             }
             let window = geometry.window(&smoothed[k][i - track.start]);
             let crop = geometry.crop(&frame, &window);
-            let path = dir.join(format!("{:05}/frame{:05}.jpg", k + 1, i + 1));
+            let path = dir.join(&names[k]).join(format!("frame{:05}.jpg", i + 1));
             let file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?);
             image::codecs::jpeg::JpegEncoder::new_with_quality(file, 95)
                 .encode(&crop.pixels, crop.width as u32, crop.height as u32, image::ExtendedColorType::Rgb8)
@@ -213,10 +297,11 @@ fn write_tracks(job: &Job, info: &video::VideoInfo, tracks: &[Track], args: &Pre
     bar.finish_and_clear();
     // Boxes and geometry beside the crops: what was cut from where, for anyone checking.
     let record = serde_json::json!({
-        "video": job.video.display().to_string(),
+        // Absolute, so that a later run can tell this video's tracks from another's.
+        "video": job.video.canonicalize().unwrap_or_else(|_| job.video.clone()).display().to_string(),
         "geometry": geometry,
         "tracks": tracks.iter().zip(&smoothed).enumerate().map(|(k, (t, s))| serde_json::json!({
-            "folder": format!("{:05}", k + 1), "first_frame": t.start + 1, "frames": t.len(),
+            "folder": names[k], "first_frame": t.start + 1, "frames": t.len(),
             "detected": t.detected.iter().filter(|d| **d).count(), "boxes": s,
         })).collect::<Vec<_>>(),
     });
