@@ -108,8 +108,11 @@ fn the_loss_falls_over_a_few_epochs_and_the_run_leaves_its_files() {
             "10",
             "--optimizer",
             "adam",
+            // With the paper's crop side drawn once per epoch, 80 steps at 2e-4 do not yet bring
+            // the validation L1 below its first value on this clip (the per-view jitter this
+            // test once had did); at 1e-3 they do.
             "--lr",
-            "0.0002",
+            "0.001",
             "--image-every",
             "30",
         ],

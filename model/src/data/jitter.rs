@@ -25,10 +25,18 @@ impl CropJitter {
     /// No jitter: the centre 170 px.
     pub const CENTRE: Self = Self { size: CROP as f32, dx: (PRECROP - CROP as f32) / 2.0, dy: (PRECROP - CROP as f32) / 2.0 };
 
-    pub fn random(h: u64) -> Self {
-        let size = CROP + below(hash(&[h, 0]), 20);
-        let room = PRECROP as usize - size + 1;
-        Self { size: size as f32, dx: below(hash(&[h, 1]), room) as f32, dy: below(hash(&[h, 2]), room) as f32 }
+    /// The side of every crop in `epoch` (170-189 px): the reference draws it once per epoch
+    /// for the whole data set (`VoxCeleb2.__init__`, seeded by the epoch), so the target and
+    /// sources of an example share one scale and the flow never has to model a zoom.
+    pub fn epoch_size(seed: u64, epoch: u64) -> f32 {
+        (CROP + below(hash(&[seed, epoch, 0xc409]), PRECROP as usize - CROP)) as f32
+    }
+
+    /// A square of side `size` at a random position inside the 190 px centre crop
+    /// (torchvision's `RandomCrop`, drawn per image).
+    pub fn random_at(size: f32, h: u64) -> Self {
+        let room = PRECROP as usize - size as usize + 1;
+        Self { size, dx: below(hash(&[h, 1]), room) as f32, dy: below(hash(&[h, 2]), room) as f32 }
     }
 
     /// The crop of a face-track frame (a whole VoxCeleb-like crop), resampled to `size` x
@@ -66,9 +74,12 @@ mod tests {
         let frame = RgbFrame::new(256, 256, pixels).unwrap();
         let crop = CropJitter::CENTRE.apply(&frame, 17);
         assert!(crop.iter().all(|&v| v > 0.99), "the centre crop is all white");
+        let sizes: Vec<f32> = (0..40).map(|epoch| CropJitter::epoch_size(3, epoch)).collect();
+        assert!(sizes.iter().all(|s| (170.0..190.0).contains(s) && s.fract() == 0.0), "{sizes:?}");
+        assert!(sizes.windows(2).any(|w| w[0] != w[1]), "the size changes between epochs");
         for h in 0..200 {
-            let j = CropJitter::random(h);
-            assert!((170.0..190.0).contains(&j.size) && j.dx + j.size <= 190.0 && j.dy + j.size <= 190.0);
+            let j = CropJitter::random_at(sizes[h as usize % 40], h);
+            assert!(j.dx + j.size <= 190.0 && j.dy + j.size <= 190.0);
         }
     }
 }

@@ -76,7 +76,31 @@ impl Sampler {
             }
             frames.push(f);
         }
-        let crops = (0..=self.views as u64).map(|v| if self.jitter { CropJitter::random(h(100 + v)) } else { CropJitter::CENTRE }).collect();
+        let size = CropJitter::epoch_size(self.seed, epoch);
+        let crops = (0..=self.views as u64).map(|v| if self.jitter { CropJitter::random_at(size, h(100 + v)) } else { CropJitter::CENTRE }).collect();
         ExampleSpec { track, frames, crops }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_epoch_crops_every_view_at_one_size_and_the_size_moves_between_epochs() {
+        let tracks = TrackIndex::new(&[0, 0, 1], vec![30, 12, 50]);
+        let sampler = Sampler { seed: 11, views: 3, jitter: true };
+        let sizes_of = |epoch: u64| -> Vec<f32> { (0..64).flat_map(|i| sampler.example(&tracks, epoch, i).crops).map(|c| c.size).collect() };
+        let per_epoch: Vec<f32> = (0..12)
+            .map(|epoch| {
+                let sizes = sizes_of(epoch);
+                assert!(sizes.iter().all(|&s| s == sizes[0]), "epoch {epoch}: {sizes:?}");
+                sizes[0]
+            })
+            .collect();
+        assert!(per_epoch.windows(2).any(|w| w[0] != w[1]), "{per_epoch:?}");
+        // The positions still differ from view to view.
+        let example = sampler.example(&tracks, 0, 5);
+        assert!(example.crops.windows(2).any(|w| (w[0].dx, w[0].dy) != (w[1].dx, w[1].dy)), "{example:?}");
     }
 }
