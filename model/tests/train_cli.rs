@@ -284,6 +284,106 @@ fn stopped_or_killed_runs_resume_exactly() {
 }
 
 #[test]
+fn a_longer_resume_keeps_the_stage_boundary_where_the_run_began() {
+    let out = scratch("stage-boundary");
+    let state = || -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint/state.json")).unwrap()).unwrap() };
+    // Four epochs of two steps: stage 2 from epoch 2; pause in it after five steps.
+    assert_ok(&train(dataset(), &out, &["--epochs", "4", "--steps-per-epoch", "2", "--max-steps", "5"]));
+    assert_eq!((state()["epoch"].as_u64(), state()["stage"].as_str()), (Some(2), Some("FrozenFlow")));
+    // Ten epochs now: half of ten would put the boundary at 5, back in stage 1. It stays at 2.
+    let run = fabnet(&["train", "--data", dataset().to_str().unwrap(), "-o", out.to_str().unwrap(), "--resume", "--epochs", "10", "--max-steps", "2"]);
+    assert_ok(&run);
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("stage 2"), "no stage change on resume");
+    assert_eq!((state()["epoch"].as_u64(), state()["stage"].as_str(), state()["stage2_from"].as_u64()), (Some(3), Some("FrozenFlow"), Some(2)));
+}
+
+#[test]
+fn a_kill_in_the_middle_of_a_checkpoint_swap_resumes_from_the_complete_one() {
+    let out = scratch("swap-kill");
+    let args = train_args(dataset(), &out, &["--epochs", "3", "--steps-per-epoch", "2", "--checkpoint-every", "1"]);
+    // Every swap pauses between its two renames; the kill lands in the second one, when the
+    // first checkpoint has stepped aside and the second is not yet in place.
+    let child =
+        Command::new(env!("CARGO_BIN_EXE_fabnet")).args(&args).env("FABNET_TEST_CHECKPOINT_SWAP_PAUSE_MS", "3000").stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while !out.join("checkpoint.old/state.json").exists() {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint swap seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
+    let _ = child.wait_with_output();
+    assert!(!out.join("checkpoint").exists(), "killed between the renames");
+
+    // A fresh run there is refused; a resume continues from the complete checkpoint.
+    assert!(!train(dataset(), &out, &["--epochs", "3"]).status.success());
+    let run = fabnet(&["train", "--data", dataset().to_str().unwrap(), "-o", out.to_str().unwrap(), "--resume", "--epochs", "3"]);
+    assert_ok(&run);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("resuming from the one before it"), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = metrics(&out);
+    let steps: Vec<u64> = rows.iter().filter(|r| r.kind == "train").map(|r| r.step).collect();
+    assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "every step logged once");
+    assert_eq!(rows.iter().filter(|r| r.kind == "val").count(), 3, "one validation per epoch");
+    assert!(out.join("checkpoint/state.json").exists() && !out.join("checkpoint.old").exists());
+}
+
+#[test]
+fn a_folder_with_logs_but_no_checkpoint_is_refused() {
+    let out = scratch("orphan-logs");
+    std::fs::write(out.join("metrics.csv"), "kind,epoch,step,loss,window_min,window_max,lr,samples_per_s,bad_frames\ntrain,0,1,0.1,0,0.5,0.001,1,0\n").unwrap();
+    let run = train(dataset(), &out, &["--epochs", "1", "--steps-per-epoch", "1"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("no checkpoint"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(out.join("metrics.csv")).unwrap().lines().count(), 2, "the old logs are untouched");
+}
+
+#[test]
+fn init_fine_tunes_an_authors_checkpoint_and_drops_its_head() {
+    let out = scratch("init");
+    // The parity fixture in the released layout (64 px, width 8, 64-d, with a linear head).
+    let pth = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/parity/small_aligned.pth");
+    let run = fabnet(&[
+        "train",
+        "--data",
+        dataset().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--init",
+        pth.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--batch",
+        "4",
+        "--views",
+        "2",
+        "--val-batches",
+        "1",
+        "--image-every",
+        "0",
+    ]);
+    assert_ok(&run);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("linear head"), "{}", String::from_utf8_lossy(&run.stderr));
+    let info = fabnet::weights::read_info(&std::fs::read(out.join("final.fabnet")).unwrap()).unwrap();
+    assert_eq!((info.config.image_size, info.config.base_width, info.config.embedding_dim), (64, 8, 32));
+    assert_eq!(info.head_outputs, None, "the head fitted to the old embedding is gone");
+    assert!(info.provenance.contains("Fine-tuned from") && info.init_seed.is_none(), "{}", info.provenance);
+    let frame = dataset().join("carphone/carphone_pristine/00001/frame00010.jpg");
+    let embed = |weights: &Path| -> Vec<f64> {
+        let out = fabnet(&["embed", "--weights", weights.to_str().unwrap(), frame.to_str().unwrap()]);
+        assert_ok(&out);
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        line["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let (before, after) = (embed(&pth), embed(&out.join("final.fabnet")));
+    assert_eq!(after.len(), 32);
+    assert!(before.iter().zip(&after).any(|(a, b)| (a - b).abs() > 1e-6), "training moved the embedding");
+    // --preset and --init together are refused: the weights decide the shape.
+    let both = train(dataset(), &scratch("init-both"), &["--init", pth.to_str().unwrap(), "--preset", "small"]);
+    assert!(!both.status.success());
+}
+
+#[test]
 fn corrupt_jpegs_are_skipped_and_counted() {
     let data = dataset_copy("corrupt");
     let track = data.join("carphone/carphone_pristine/00001");

@@ -155,12 +155,17 @@ pub(crate) fn device(name: &str) -> Result<Device> {
 
 /// Project weights, or an official checkpoint recognised by its content.
 fn load_weights(path: &Path, device: &Device) -> Result<FabNet> {
+    load_any_weights(path, device).map(|m| m.valid())
+}
+
+/// As [`load_weights`], on `device` as it is (an autodiff device gives a trainable model).
+pub(crate) fn load_any_weights(path: &Path, device: &Device) -> Result<FabNet> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     match weights::from_bytes(&bytes, device) {
         Ok((model, _)) => Ok(model),
         Err(ours) => {
             let torch_like = bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80);
-            if torch_like { Ok(fabnet::import::import_official(path, device)?.valid()) } else { Err(anyhow!("{}: {ours}", path.display())) }
+            if torch_like { Ok(fabnet::import::import_official(path, device)?) } else { Err(anyhow!("{}: {ours}", path.display())) }
         }
     }
 }

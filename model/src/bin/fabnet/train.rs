@@ -44,8 +44,14 @@ pub struct TrainArgs {
     /// Run folder: checkpoint, config, metrics, images, final weights.
     #[arg(short, long)]
     pub out: PathBuf,
-    #[arg(long, default_value = "paper")]
+    #[arg(long, default_value = "paper", conflicts_with = "init")]
     pub preset: String,
+    /// Start from these weights (a `.fabnet`, or an authors' `*.pth`) instead of a fresh
+    /// network: fine-tuning. Their config is the run's; a linear head they carry is dropped,
+    /// since it was fitted to the embedding before fine-tuning.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
     /// Source views in the second stage (the first uses one).
     #[arg(long, default_value_t = 3)]
     pub views: usize,
@@ -99,6 +105,11 @@ pub struct TrainArgs {
     /// Continue the run in --out from its checkpoint (its saved settings win).
     #[arg(long)]
     pub resume: bool,
+    /// Also write a checkpoint every this many steps (0: only at the end of each epoch), for
+    /// epochs that take hours.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub checkpoint_every: u64,
     /// Stop after this many steps in this invocation, with a checkpoint (for tests and budgets).
     #[arg(long, hide = true)]
     pub max_steps: Option<u64>,
@@ -116,6 +127,10 @@ struct RunState {
     curriculum: Curriculum,
     best_val: Option<f64>,
     stage: Stage,
+    /// The first epoch of stage 2, resolved when the run began: a resume with a new
+    /// `--epochs` lengthens the run without moving it. (Absent in older checkpoints.)
+    #[serde(default)]
+    stage2_from: Option<u64>,
 }
 
 fn optimizer_kind(name: &str) -> Result<OptimizerKind> {
@@ -126,9 +141,13 @@ fn optimizer_kind(name: &str) -> Result<OptimizerKind> {
     }
 }
 
-fn stage_of(args: &TrainArgs, epoch: u64) -> (Stage, usize) {
-    let stage1 = args.stage1_epochs.unwrap_or(args.epochs / 2);
-    if epoch < stage1 || args.views <= 1 { (Stage::Full, 1) } else { (Stage::FrozenFlow, args.views) }
+/// Where stage 2 begins when the arguments alone decide it (a fresh run).
+fn stage2_from(args: &TrainArgs) -> u64 {
+    args.stage1_epochs.unwrap_or(args.epochs / 2)
+}
+
+fn stage_of(args: &TrainArgs, stage2_from: u64, epoch: u64) -> (Stage, usize) {
+    if epoch < stage2_from || args.views <= 1 { (Stage::Full, 1) } else { (Stage::FrozenFlow, args.views) }
 }
 
 fn to_batch(host: HostBatch, device: &Device) -> Batch {
@@ -158,36 +177,81 @@ fn read(t: Tensor<1>) -> Vec<f32> {
     crate::values(t.into_data())
 }
 
-/// Writes `dir` as `RUN/checkpoint` atomically: built aside, then swapped in by renames.
+/// A file written and flushed to the disk before it is renamed into place.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all().with_context(|| format!("cannot flush {}", path.display()))
+}
+
+/// Flushes a folder's entries (the renames in it) to the disk; a no-op where folders cannot
+/// be opened as files.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `RUN/checkpoint` so that a complete checkpoint is on disk at every instant: the new
+/// one is built and flushed aside (`checkpoint.tmp`), the current one steps aside
+/// (`checkpoint.old`), the new one moves in, and only then the old one goes. A kill between
+/// the two renames leaves `checkpoint.old`, which [`load_checkpoint`] falls back to.
 fn save_checkpoint(out: &Path, trainer: &Trainer, state: &RunState) -> Result<()> {
     let tmp = out.join("checkpoint.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     let model = trainer.model();
     let info = WeightsInfo::for_model(model, format!("checkpoint of `fabnet train` at step {}", state.step));
-    std::fs::write(tmp.join("model.fabnet"), weights::to_bytes(model, &info)?)?;
+    write_synced(&tmp.join("model.fabnet"), &weights::to_bytes(model, &info)?)?;
     let optimizer = trainer.optimizer().into_bytes().map_err(|e| anyhow::anyhow!("cannot save the optimizer: {e:?}"))?;
-    std::fs::write(tmp.join("optimizer.bpk"), &optimizer[..])?;
-    std::fs::write(tmp.join("state.json"), serde_json::to_string_pretty(state)?)?;
+    write_synced(&tmp.join("optimizer.bpk"), &optimizer[..])?;
+    // state.json last: a checkpoint folder with it is complete.
+    write_synced(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    sync_dir(&tmp);
     let current = out.join("checkpoint");
     let old = out.join("checkpoint.old");
-    let _ = std::fs::remove_dir_all(&old);
-    if current.exists() {
+    if current.join("state.json").exists() {
+        let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(&current, &old)?;
+    } else {
+        // Half a checkpoint (a crash while the old one was being removed): the old one stays.
+        let _ = std::fs::remove_dir_all(&current);
+    }
+    sync_dir(out);
+    if let Some(pause) = std::env::var_os("FABNET_TEST_CHECKPOINT_SWAP_PAUSE_MS") {
+        // Tests kill the process here, between the two renames.
+        std::thread::sleep(std::time::Duration::from_millis(pause.to_string_lossy().parse().unwrap_or(0)));
     }
     std::fs::rename(&tmp, &current)?;
+    sync_dir(out);
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 
+/// Whether `out` holds a checkpoint, complete or left aside by a swap that was cut short.
+fn has_checkpoint(out: &Path) -> bool {
+    ["checkpoint", "checkpoint.old"].iter().any(|c| out.join(c).join("state.json").exists())
+}
+
 fn load_checkpoint(out: &Path, device: &Device) -> Result<(RunState, FabNet, Bytes)> {
-    let dir = out.join("checkpoint");
-    let state: RunState =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).with_context(|| format!("no checkpoint to resume in {}", out.display()))?)
+    let read = |dir: &Path| -> Result<(RunState, FabNet, Bytes)> {
+        let state: RunState = serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).context("no state.json")?)
             .context("the checkpoint's state.json is damaged")?;
-    let (model, _) = weights::from_bytes(&std::fs::read(dir.join("model.fabnet"))?, device)?;
-    let optimizer = Bytes::from_bytes_vec(std::fs::read(dir.join("optimizer.bpk"))?);
-    Ok((state, model, optimizer))
+        let (model, _) = weights::from_bytes(&std::fs::read(dir.join("model.fabnet"))?, device)?;
+        let optimizer = Bytes::from_bytes_vec(std::fs::read(dir.join("optimizer.bpk"))?);
+        Ok((state, model, optimizer))
+    };
+    match read(&out.join("checkpoint")) {
+        Ok(loaded) => Ok(loaded),
+        Err(newest) => match read(&out.join("checkpoint.old")) {
+            Ok(loaded) => {
+                eprintln!("warning: the newest checkpoint is incomplete ({newest:#}); resuming from the one before it");
+                Ok(loaded)
+            }
+            Err(_) if !has_checkpoint(out) => bail!("no checkpoint to resume in {}", out.display()),
+            Err(_) => Err(newest.context(format!("the checkpoint in {} cannot be read", out.display()))),
+        },
+    }
 }
 
 /// Metrics as CSV and JSONL (pandas, spreadsheets, jq, W&B/MLflow importers all read them) and
@@ -357,27 +421,60 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     // A fresh run starts from the arguments; a resumed one from its checkpoint.
     let (mut state, model, optimizer) = if args.resume {
         let (mut state, model, optimizer) = load_checkpoint(&args.out, &train_device)?;
-        // Only the length of the run may change on resume; everything else continues as saved.
+        // Only the length of the run may change on resume; everything else continues as saved,
+        // the stage boundary included.
+        state.stage2_from = Some(state.stage2_from.unwrap_or_else(|| stage2_from(&state.args)));
         state.args.epochs = args.epochs;
+        state.args.checkpoint_every = args.checkpoint_every;
         state.args.max_steps = args.max_steps;
         (state, model, Some(optimizer))
     } else {
-        if args.out.join("checkpoint").exists() {
+        if has_checkpoint(&args.out) {
             bail!("{} already holds a run; pass --resume to continue it, or choose another --out", args.out.display());
+        }
+        if ["metrics.csv", "metrics.jsonl"].iter().any(|f| args.out.join(f).exists()) {
+            bail!("{} holds the logs of a run but no checkpoint to continue it from; choose another --out (or remove the old logs)", args.out.display());
         }
         if args.batch == 0 || args.steps_per_epoch == 0 || args.views == 0 {
             bail!("--batch, --steps-per-epoch and --views must be at least 1");
         }
-        let config = FabNetConfig::preset(&args.preset)?.with_source_views(args.views);
+        let init = match &args.init {
+            Some(path) => {
+                let model = crate::load_any_weights(path, &train_device)?;
+                if model.head.is_some() {
+                    eprintln!("note: the linear head of {} is dropped (it was fitted to the embedding before fine-tuning)", path.display());
+                }
+                Some(model.with_head(None))
+            }
+            None => None,
+        };
+        let config = match &init {
+            Some(model) => model.config.with_source_views(args.views),
+            None => FabNetConfig::preset(&args.preset)?.with_source_views(args.views),
+        };
         let curriculum = Curriculum::new(if args.no_curriculum {
             CurriculumConfig::off()
         } else {
             CurriculumConfig { patience: args.patience, ..CurriculumConfig::default() }
         });
-        let state = RunState { args: args.clone(), config, epoch: 0, batch: 0, step: 0, curriculum, best_val: None, stage: stage_of(args, 0).0 };
+        let state = RunState {
+            args: args.clone(),
+            config,
+            epoch: 0,
+            batch: 0,
+            step: 0,
+            curriculum,
+            best_val: None,
+            stage: stage_of(args, stage2_from(args), 0).0,
+            stage2_from: Some(stage2_from(args)),
+        };
         // Seeded initial weights: the same arguments give the same run.
         train_device.seed(args.seed);
-        (state, FabNet::new(config, &train_device)?, None)
+        let model = match init {
+            Some(model) => FabNet { config, ..model },
+            None => FabNet::new(config, &train_device)?,
+        };
+        (state, model, None)
     };
     // Where the checkpoint stands: (epoch, step) of the next validation and the last step done.
     let resumed_at = args.resume.then_some(Position { epoch: state.epoch, step: state.step });
@@ -424,7 +521,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut steps_this_run = 0u64;
 
     while state.epoch < args.epochs {
-        let (stage, views) = stage_of(&args, state.epoch);
+        let (stage, views) = stage_of(&args, state.stage2_from.unwrap_or_else(|| stage2_from(&args)), state.epoch);
         if stage != trainer.config.stage {
             eprintln!("epoch {}: stage 2, {views} source views, flow decoder frozen", state.epoch);
             trainer.set_stage(stage);
@@ -477,6 +574,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             })?;
             bar.set_message(format!("loss {loss:.4}  {samples_per_s:.1} samples/s"));
             bar.inc(1);
+            if args.checkpoint_every > 0 && state.step % args.checkpoint_every == 0 && state.batch < args.steps_per_epoch {
+                save_checkpoint(&args.out, &trainer, &state)?;
+            }
             let interrupted = stop.load(Ordering::SeqCst);
             if interrupted || args.max_steps.is_some_and(|m| steps_this_run >= m) {
                 bar.finish_and_clear();
@@ -518,7 +618,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         eprintln!("epoch {}/{}: validation L1 {val_loss:.4}{moved}", state.epoch + 1, args.epochs);
         if state.best_val.is_none_or(|b| val_loss < b) {
             state.best_val = Some(val_loss);
-            let info = WeightsInfo::for_model(&eval_model, provenance(&args, &state, "best"));
+            let info = run_weights_info(&eval_model, &args, &state, "best");
             weights::save_file(&args.out.join("best.fabnet"), &eval_model, &info)?;
         }
         state.epoch += 1;
@@ -526,7 +626,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         save_checkpoint(&args.out, &trainer, &state)?;
     }
     let model = trainer.into_model().valid();
-    let info = WeightsInfo::for_model(&model, provenance(&args, &state, "final"));
+    let info = run_weights_info(&model, &args, &state, "final");
     weights::save_file(&args.out.join("final.fabnet"), &model, &info)?;
     eprintln!(
         "done: {} steps; final weights {}, best (validation L1 {:.4}) {}; {} unreadable frames skipped",
@@ -539,15 +639,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the run's weights say of themselves: provenance, and the seed of their initialisation
+/// (the untrained baseline of `fabnet eval --baselines`).
+fn run_weights_info(model: &FabNet, args: &TrainArgs, state: &RunState, which: &str) -> WeightsInfo {
+    let mut info = WeightsInfo::for_model(model, provenance(args, state, which));
+    info.init_seed = args.init.is_none().then_some(args.seed);
+    info
+}
+
 fn provenance(args: &TrainArgs, state: &RunState, which: &str) -> String {
     let data = args.describe_data.as_ref().map(|d| format!("Data: {d}. ")).unwrap_or_default();
+    let start = args.init.as_ref().map(|p| format!("Fine-tuned from {}. ", p.display())).unwrap_or_default();
+    let data = format!("{data}{start}");
     format!(
-        "{data}The {which} weights of `fabnet train --data {} --preset {} --views {} --epochs {} --stage1-epochs {} --steps-per-epoch {} --batch {} --lr {} --optimizer {} --patience {} --seed {}`, after {} steps; validation L1 {:.4}.",
+        "{data}The {which} weights of `fabnet train --data {} {} --views {} --epochs {} --stage1-epochs {} --steps-per-epoch {} --batch {} --lr {} --optimizer {} --patience {} --seed {}`, after {} steps; validation L1 {:.4}.",
         args.data.display(),
-        args.preset,
+        args.init.as_ref().map_or_else(|| format!("--preset {}", args.preset), |p| format!("--init {}", p.display())),
         args.views,
         args.epochs,
-        args.stage1_epochs.unwrap_or(args.epochs / 2),
+        state.stage2_from.unwrap_or_else(|| stage2_from(args)),
         args.steps_per_epoch,
         args.batch,
         args.lr,
