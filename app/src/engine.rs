@@ -6,9 +6,10 @@ use fabnet::FabNet;
 use fabnet::burn::module::Module;
 use fabnet::burn::tensor::{Device, Tensor, TensorData};
 use fabnet::curriculum::{Curriculum, CurriculumConfig};
-use fabnet::data::{Sampler, TrackIndex};
+use fabnet::data::{CropJitter, HoldOut, Sampler, TrackIndex};
 use fabnet::face::{DetectParams, Detector, Mtcnn, RgbFrame};
 use fabnet::loss::per_sample_l1;
+use fabnet::probe::{CheckFrames, FineTuneCheck, fine_tune_check};
 use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
 use fabnet::weights::{self, WeightsInfo};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -60,8 +61,15 @@ pub async fn EngineWorker(mut scope: ReactorScope<Request, Event>) {
             {
                 // What was learned becomes the model; a failed run leaves the old one.
                 e.info = t.info(&e.info);
+                let check = t.check;
                 e.model = t.trainer.into_model().valid();
                 u.model = Some(e.info.clone());
+                if let Some(check) = check {
+                    match check.after(&e.model, &e.device).await {
+                        Ok(result) => u.check = result,
+                        Err(problem) => u.problem = Some(format!("the model was updated, but the fine-tune check failed: {problem}")),
+                    }
+                }
             }
             if scope.send(event).await.is_err() {
                 break;
@@ -128,7 +136,8 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
             if training.is_some() {
                 return Err("training is already running".into());
             }
-            let t = Training::new(e, request)?;
+            let mut t = Training::new(e, request)?;
+            t.check = CheckSet::measure(e, &t).await?;
             *training = Some(t);
             Ok(Reply::Done)
         }
@@ -208,16 +217,25 @@ fn now_ms() -> f64 {
 
 /// Send pictures of the first example every this many steps.
 const SAMPLES_EVERY: u32 = 5;
-/// Fixed validation examples (centre crops, the same every time).
+/// Fixed validation examples (centre crops of the held-out frames, the same every time).
 const VALIDATION_EXAMPLES: u64 = 16;
 
 /// A fine-tune in progress.
 struct Training {
     trainer: Trainer,
     settings: TrainSettings,
+    /// The frames that train, per track.
     tracks: Vec<Vec<RgbFrame>>,
     /// Each track counts as its own identity: the page does not know who is who.
     track_index: TrackIndex,
+    /// The held-out frames that validate, which training never sees.
+    val_tracks: Vec<Vec<RgbFrame>>,
+    val_index: TrackIndex,
+    /// What is held out, in words.
+    held_out: String,
+    /// The frames and embeddings of the "did fine-tuning help" check; `None` when too few
+    /// frames had a face the detector could label.
+    check: Option<CheckSet>,
     curriculum: Curriculum,
     step: u32,
     state: TrainState,
@@ -240,9 +258,18 @@ impl Training {
         }
         let tracks: Vec<Vec<RgbFrame>> =
             request.tracks.iter().map(|t| t.iter().map(|f| f.to_rgb()).collect::<Result<Vec<_>, _>>()).collect::<Result<_, _>>()?;
-        let tracks: Vec<Vec<RgbFrame>> = tracks.into_iter().filter(|t| t.len() > s.source_views).collect();
+        let lengths: Vec<usize> = tracks.iter().map(Vec::len).collect();
+        let hold_out = HoldOut::of(&lengths).ok_or("every face track is too short to hold out frames for validation (4 frames at least): add a longer clip")?;
+        let part = |ranges: &[std::ops::Range<usize>]| -> Vec<Vec<RgbFrame>> {
+            tracks.iter().zip(ranges).map(|(t, r)| t[r.clone()].to_vec()).filter(|t| !t.is_empty()).collect()
+        };
+        let val_tracks = part(&hold_out.val);
+        let tracks: Vec<Vec<RgbFrame>> = part(&hold_out.train).into_iter().filter(|t| t.len() > s.source_views).collect();
         if tracks.is_empty() {
-            return Err(format!("no face track has more than {} frames: add a clip with a longer track, or use fewer source views", s.source_views));
+            return Err(format!(
+                "no face track keeps more than {} frames to train on once its validation frames are held out: add a clip with a longer track, or use fewer source views",
+                s.source_views
+            ));
         }
         let train_device = engine.device.clone().autodiff();
         let (model, started_from) = match &s.preset {
@@ -260,8 +287,12 @@ impl Training {
             Curriculum::new(if s.curriculum { CurriculumConfig { patience: s.patience, ..CurriculumConfig::default() } } else { CurriculumConfig::off() });
         Ok(Self {
             trainer,
-            track_index: TrackIndex::new(&(0..tracks.len()).collect::<Vec<_>>(), tracks.iter().map(Vec::len).collect()),
+            track_index: index_of(&tracks),
             tracks,
+            val_index: index_of(&val_tracks),
+            val_tracks,
+            held_out: hold_out.description,
+            check: None,
             settings: s,
             curriculum,
             step: 0,
@@ -304,15 +335,17 @@ impl Training {
         Sampler { seed, views: self.settings.source_views, jitter }
     }
 
-    /// Host images of examples `indices` of `epoch`: targets, then each source view.
-    fn host_batch(&self, sampler: &Sampler, epoch: u64, indices: std::ops::Range<u64>) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+    /// Host images of examples `indices` of `epoch`, drawn from the training frames or the
+    /// held-out ones: targets, then each source view.
+    fn host_batch(&self, held_out: bool, sampler: &Sampler, epoch: u64, indices: std::ops::Range<u64>) -> (Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>) {
+        let (tracks, index) = if held_out { (&self.val_tracks, &self.val_index) } else { (&self.tracks, &self.track_index) };
         let size = self.trainer.model().config.image_size;
         let views = self.settings.source_views;
         let mut targets = Vec::new();
         let mut sources = vec![Vec::new(); views];
-        for index in indices {
-            let spec = sampler.example(&self.track_index, epoch, index);
-            let track = &self.tracks[spec.track];
+        for i in indices {
+            let spec = sampler.example(index, epoch, i);
+            let track = &tracks[spec.track];
             let mut images = spec.frames.iter().zip(&spec.crops).map(|(&f, crop)| crop.apply(&track[f], size));
             targets.push(images.next().expect("target"));
             for (v, image) in images.enumerate() {
@@ -340,6 +373,8 @@ impl Training {
             samples: None,
             problem: None,
             model: None,
+            held_out: self.held_out.clone(),
+            check: None,
         }
     }
 
@@ -358,7 +393,7 @@ impl Training {
         let s = self.settings.clone();
         let train_device = engine.device.clone().autodiff();
         let b = s.batch_size as u64;
-        let host = self.host_batch(&self.sampler(s.jitter, s.seed), 0, self.step as u64 * b..(self.step as u64 + 1) * b);
+        let host = self.host_batch(false, &self.sampler(s.jitter, s.seed), 0, self.step as u64 * b..(self.step as u64 + 1) * b);
         let batch = self.to_batch(&host, &train_device)?;
         let keep = self.step % SAMPLES_EVERY == 0;
         let window = self.curriculum.window;
@@ -408,10 +443,79 @@ impl Training {
     /// Mean L1 of the fixed validation examples, in evaluation mode.
     async fn validate(&self, engine: &Engine) -> Result<f64, String> {
         let model = self.trainer.model().valid();
-        let host = self.host_batch(&self.sampler(false, self.settings.seed ^ 0x5eed), u64::MAX, 0..VALIDATION_EXAMPLES);
+        let host = self.host_batch(true, &self.sampler(false, self.settings.seed ^ 0x5eed), u64::MAX, 0..VALIDATION_EXAMPLES);
         let batch = self.to_batch(&host, &engine.device)?;
         let generation = model.generate(batch.target.clone(), &batch.sources);
         let losses = read(per_sample_l1(generation.fused, batch.target)).await?;
         Ok(losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64)
     }
+}
+
+/// Each track its own identity: the page does not know who is who.
+fn index_of(tracks: &[Vec<RgbFrame>]) -> TrackIndex {
+    TrackIndex::new(&(0..tracks.len()).collect::<Vec<_>>(), tracks.iter().map(Vec::len).collect())
+}
+
+/// At most this many frames of each split are labelled for the check (evenly spread), so that
+/// a long clip does not hold up the start of training.
+const CHECK_FRAMES: usize = 48;
+
+/// The "did fine-tuning help" check: frames the run trains on (the probe fits there) and frames
+/// it holds out (the probe is scored there), labelled with the detector's five landmarks, and
+/// their embeddings before the run and by an untrained network of the same preset and seed.
+struct CheckSet {
+    fit: CheckFrames,
+    test: CheckFrames,
+    views: (Vec<Vec<f32>>, Vec<Vec<f32>>),
+    before: (Rows, Rows),
+    untrained: (Rows, Rows),
+}
+
+impl CheckSet {
+    async fn measure(e: &Engine, t: &Training) -> Result<Option<Self>, String> {
+        let model = t.trainer.model().valid();
+        let size = model.config.image_size;
+        let (fit, fit_views) = labelled_views(e, &t.tracks, size).await?;
+        let (test, test_views) = labelled_views(e, &t.val_tracks, size).await?;
+        if fit.landmarks.len() < 2 || test.landmarks.len() < 2 {
+            return Ok(None);
+        }
+        let embeddings = |m: FabNet, views: (Vec<Vec<f32>>, Vec<Vec<f32>>)| async move {
+            Ok::<_, String>((embed(&m, &e.device, &views.0).await?.0, embed(&m, &e.device, &views.1).await?.0))
+        };
+        let views = (fit_views, test_views);
+        let before = embeddings(model.clone(), views.clone()).await?;
+        e.device.seed(t.settings.seed);
+        let fresh = FabNet::new(model.config, &e.device).map_err(|err| err.to_string())?;
+        let untrained = embeddings(fresh, views.clone()).await?;
+        Ok(Some(Self { fit, test, views, before, untrained }))
+    }
+
+    /// The probe on the same frames with the model the run made.
+    async fn after(self, model: &FabNet, device: &Device) -> Result<Option<FineTuneCheck>, String> {
+        let after = (embed(model, device, &self.views.0).await?.0, embed(model, device, &self.views.1).await?.0);
+        Ok(fine_tune_check(&self.fit, &self.test, self.before, after, self.untrained))
+    }
+}
+
+/// The network's centre view of each frame (at most [`CHECK_FRAMES`], evenly spread) that the
+/// detector finds a face in, with its five landmarks found in a view of at least 128 px.
+async fn labelled_views(e: &Engine, tracks: &[Vec<RgbFrame>], size: usize) -> Result<(CheckFrames, Vec<Vec<f32>>), String> {
+    let frames: Vec<&RgbFrame> = tracks.iter().flatten().collect();
+    let every = frames.len().div_ceil(CHECK_FRAMES).max(1);
+    let side = size.max(128);
+    let (mut landmarks, mut views) = (Vec::new(), Vec::new());
+    for frame in frames.into_iter().step_by(every) {
+        let planar = CropJitter::CENTRE.apply(frame, side);
+        let plane = side * side;
+        let planar = &planar;
+        let pixels = (0..plane).flat_map(|i| (0..3).map(move |c| (planar[c * plane + i] * 255.0).round().clamp(0.0, 255.0) as u8)).collect();
+        let view = RgbFrame::new(side, side, pixels).ok_or("a view of the wrong size")?;
+        let faces = e.detector.detect(&view).await.map_err(|err| err.to_string())?;
+        if let Some(face) = faces.iter().max_by(|a, b| a.bbox.score.total_cmp(&b.bbox.score)) {
+            landmarks.push(face.landmarks.iter().flatten().copied().collect());
+            views.push(CropJitter::CENTRE.apply(frame, size));
+        }
+    }
+    Ok((CheckFrames { side: side as f32, landmarks }, views))
 }

@@ -3,6 +3,7 @@
 //! repeats; training progress arrives unasked.
 
 use fabnet::face::{Detection, RgbFrame};
+use fabnet::probe::FineTuneCheck;
 use fabnet::weights::WeightsInfo;
 use serde::{Deserialize, Serialize};
 
@@ -168,4 +169,9 @@ pub struct TrainUpdate {
     pub problem: Option<String>,
     /// When a run has ended well: what the model, which now holds what it learned, is.
     pub model: Option<WeightsInfo>,
+    /// Which frames validate (and are never trained on), in words.
+    pub held_out: String,
+    /// When a run has ended well: the landmark probe before and after it, beside an untrained
+    /// network and the mean (`None` when too few frames could be labelled).
+    pub check: Option<FineTuneCheck>,
 }

@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use fabnet::probe::FineTuneCheck;
 use fabnet_app::protocol::{Frame, Samples, TrainRequest, TrainSettings, TrainState, TrainUpdate};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -216,7 +217,7 @@ pub fn TrainPanel(
                         on:change=move |ev| settings.update(|s| s.freeze_flow = event_target_checked(&ev)) prop:disabled=running />" freeze the flow decoder (the paper's multi-view stage)"</label>
                     {number_field("seed", "train-seed", settings, running, |s| s.seed, |s, v| s.seed = v)}
                 </div>
-                <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed centre-cropped examples of your tracks."</p>
+                <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed centre-cropped examples of frames held out from training: the last fifth of each track, or whole tracks when there are three or more."</p>
             </details>
             {move || plan.with(|(tracks, skipped)| view! {
                 <p class="muted" data-testid="train-plan">{format!("{} face track(s) to train on", tracks.len())}</p>
@@ -280,8 +281,10 @@ fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
                     <polyline points=points fill="none" stroke="#2563eb" stroke-width="1.5"></polyline>
                     <polyline points=vpoints fill="none" stroke="#e11d48" stroke-width="1.5" stroke-dasharray="4 2"></polyline>
                 </svg>
-                <p class="muted">"blue: training loss (windowed), red: validation loss"</p>
+                <p class="muted">"blue: training loss (windowed), red: validation loss (dashed), on held-out frames: "
+                    <span data-testid="train-held-out">{u.held_out.clone()}</span></p>
                 {l.applied.then(|| view! { <p data-testid="train-applied">"Saved in this browser; every clip is embedded with the new model."</p> })}
+                {u.check.clone().map(check_table)}
                 {l.samples.as_ref().map(sample_strip)}
             </div>
         })
@@ -323,5 +326,27 @@ fn sample_strip(s: &Samples) -> impl IntoView + use<> {
     view! {
         <div class="samples" data-testid="train-samples">{figures}</div>
         <p class="muted">"Weights: each source's share of the output, white = all (the softmax of the confidence masks; with one source it is white everywhere)."</p>
+    }
+}
+
+/// "Did fine-tuning help?": the landmark probe's error before and after the run, beside an
+/// untrained network and the mean.
+fn check_table(c: FineTuneCheck) -> impl IntoView {
+    let rows = [
+        ("before this run", c.before, "check-before"),
+        ("after this run", c.after, "check-after"),
+        ("an untrained network", c.untrained, "check-untrained"),
+        ("always the mean position", c.mean, "check-mean"),
+    ];
+    view! {
+        <div class="check" data-testid="train-check">
+            <p>{format!(
+                "Did fine-tuning help? A linear probe reads the five landmarks the face detector finds from the embedding: fitted on {} frames training used, tested on {} held-out frames. Error in % of the distance between the eyes (lower is better):",
+                c.fit_frames, c.test_frames
+            )}</p>
+            <table>
+                {rows.into_iter().map(|(label, value, id)| view! { <tr><td>{label}</td><td><output data-testid=id>{format!("{value:.1}")}</output></td></tr> }).collect_view()}
+            </table>
+        </div>
     }
 }

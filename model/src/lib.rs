@@ -19,7 +19,6 @@ pub mod data;
 pub mod image_io;
 #[cfg(feature = "native")]
 pub mod import;
-#[cfg(feature = "native")]
 pub mod probe;
 #[cfg(feature = "native")]
 pub mod tensorboard;

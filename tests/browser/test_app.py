@@ -219,7 +219,14 @@ def main():
               f"page answered in {responsive_ms:.0f} ms while training")
         assert last < 0.9 * first, f"the loss did not fall: first {first:.4f}, last {last:.4f}"
         assert testid(driver, "train-samples"), "sample re-syntheses shown"
+        held_out = testid(driver, "train-held-out")[0].text
+        assert "last fifth of each face track" in held_out and "never sees" in held_out, held_out
         wait_for(driver, "the new model applied to the clips", lambda d: testid(d, "train-applied"))
+        # Did fine-tuning help: the landmark probe before and after, beside untrained and mean.
+        check = {k: float(testid(driver, f"check-{k}")[0].text) for k in ("before", "after", "untrained", "mean")}
+        print(f"     fine-tune check (landmark error, % eye distance): {check}")
+        assert all(0 < v < 200 for v in check.values()), check
+        assert check["before"] != check["after"], f"the check measured the trained model: {check}"
         shot(driver, "7-trained")
 
     def downloaded_weights_embed_the_same():

@@ -7,6 +7,7 @@
 #[cfg(feature = "native")]
 pub mod folders;
 pub mod hash;
+pub mod holdout;
 pub mod jitter;
 #[cfg(feature = "native")]
 pub mod loader;
@@ -14,6 +15,7 @@ pub mod sampler;
 
 #[cfg(feature = "native")]
 pub use folders::{FaceTracks, TrackFolder};
+pub use holdout::HoldOut;
 pub use jitter::CropJitter;
 #[cfg(feature = "native")]
 pub use loader::{BadFrames, HostBatch, LoadPlan, Loader};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::datasets::{POSE_NAMES, Task, TaskKind};
+use super::task::{POSE_NAMES, Task, TaskKind};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Score {
