@@ -421,18 +421,13 @@ fn eval_baselines_are_right_where_the_answer_is_known() {
     let dir = tmp("baselines");
     let (train, test) = (brightness_csv(&dir, "train", 0, 80), brightness_csv(&dir, "test", 100, 30));
     let weights = default_weights();
-    let out = fabnet(&[
-        "eval",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--format",
-        "csv",
-        "--baselines",
-        "--train",
-        train.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-    ]);
+    let eval = |extra: &[&str]| {
+        let files = [weights.to_str().unwrap(), train.to_str().unwrap(), test.to_str().unwrap()];
+        let mut args = vec!["eval", "--weights", files[0], "--format", "csv", "--baselines", "--train", files[1], "--test", files[2]];
+        args.extend_from_slice(extra);
+        fabnet(&args)
+    };
+    let out = eval(&[]);
     let report = stdout_json(&out);
     let table = String::from_utf8_lossy(&out.stderr);
     eprintln!("{table}");
@@ -452,20 +447,7 @@ fn eval_baselines_are_right_where_the_answer_is_known() {
     }
     // The untrained network starts where the default weights did (they record seed 7), unless told otherwise.
     assert_eq!(report["baselines"]["untrained_seed"], 7);
-    let seeded = fabnet(&[
-        "eval",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--format",
-        "csv",
-        "--baselines",
-        "--baseline-seed",
-        "3",
-        "--train",
-        train.to_str().unwrap(),
-        "--test",
-        test.to_str().unwrap(),
-    ]);
+    let seeded = eval(&["--baseline-seed", "3"]);
     assert_eq!(stdout_json(&seeded)["baselines"]["untrained_seed"], 3);
 }
 
