@@ -7,7 +7,7 @@ use fabnet::burn::module::Module;
 use fabnet::burn::tensor::{Device, Tensor, TensorData};
 use fabnet::curriculum::{Curriculum, CurriculumConfig};
 use fabnet::data::{CropJitter, HoldOut, Sampler, TrackIndex};
-use fabnet::face::{DetectParams, Detector, Mtcnn, RgbFrame};
+use fabnet::face::{DetectParams, Detection, Detector, Mtcnn, RgbFrame};
 use fabnet::loss::per_sample_l1;
 use fabnet::probe::{CheckFrames, FineTuneCheck, fine_tune_check};
 use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
@@ -506,13 +506,8 @@ async fn labelled_views(e: &Engine, tracks: &[Vec<RgbFrame>], size: usize) -> Re
     let side = size.max(128);
     let (mut landmarks, mut views) = (Vec::new(), Vec::new());
     for frame in frames.into_iter().step_by(every) {
-        let planar = CropJitter::CENTRE.apply(frame, side);
-        let plane = side * side;
-        let planar = &planar;
-        let pixels = (0..plane).flat_map(|i| (0..3).map(move |c| (planar[c * plane + i] * 255.0).round().clamp(0.0, 255.0) as u8)).collect();
-        let view = RgbFrame::new(side, side, pixels).ok_or("a view of the wrong size")?;
-        let faces = e.detector.detect(&view).await.map_err(|err| err.to_string())?;
-        if let Some(face) = faces.iter().max_by(|a, b| a.bbox.score.total_cmp(&b.bbox.score)) {
+        let faces = e.detector.detect(&CropJitter::CENTRE.apply_rgb(frame, side)).await.map_err(|err| err.to_string())?;
+        if let Some(face) = Detection::most_confident(&faces) {
             landmarks.push(face.landmarks.iter().flatten().copied().collect());
             views.push(CropJitter::CENTRE.apply(frame, size));
         }

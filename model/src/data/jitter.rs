@@ -49,12 +49,24 @@ impl CropJitter {
     /// VoxCeleb-like crop would have been cut from: one resampling instead of two (the app
     /// crops live video this way).
     pub fn apply_within(&self, frame: &RgbFrame, x0: f32, y0: f32, w: f32, h: f32, size: usize) -> Vec<f32> {
+        let (x, y, sw, sh) = self.window(x0, y0, w, h);
+        crate::face::crop::sample_window(frame, x, y, sw, sh, size)
+    }
+
+    /// The crop of a face-track frame as an 8-bit image (for a detector or an image file).
+    pub fn apply_rgb(&self, frame: &RgbFrame, size: usize) -> RgbFrame {
+        let (x, y, sw, sh) = self.window(0.0, 0.0, frame.width as f32, frame.height as f32);
+        crate::face::crop::sample_window_rgb(frame, x, y, sw, sh, size)
+    }
+
+    /// Where the square lies in the frame window `(x0, y0, w, h)`: `(x, y, width, height)`.
+    fn window(&self, x0: f32, y0: f32, w: f32, h: f32) -> (f32, f32, f32, f32) {
         // The padded 256 image is 296 x 366; its centre 190 px square starts at (53, 88).
         let (pw, ph) = (256.0 + 2.0 * PAD_LEFT, 256.0 + PAD_TOP + 30.0);
         let cx = (pw - PRECROP) / 2.0 + self.dx - PAD_LEFT;
         let cy = (ph - PRECROP) / 2.0 + self.dy - PAD_TOP;
         let (sx, sy) = (w / 256.0, h / 256.0);
-        crate::face::crop::sample_window(frame, x0 + cx * sx, y0 + cy * sy, self.size * sx, self.size * sy, size)
+        (x0 + cx * sx, y0 + cy * sy, self.size * sx, self.size * sy)
     }
 }
 

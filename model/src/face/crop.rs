@@ -44,15 +44,8 @@ impl CropGeometry {
 
     /// The window resampled to `size` x `size`.
     pub fn crop(&self, frame: &RgbFrame, window: &CropWindow) -> RgbFrame {
-        let n = self.size;
         let (x0, y0) = (window.cx - window.side / 2.0, window.cy - window.side / 2.0);
-        let mut pixels = vec![0u8; n * n * 3];
-        resample(frame, x0, y0, window.side, window.side, n, |ox, oy, rgb| {
-            for c in 0..3 {
-                pixels[(oy * n + ox) * 3 + c] = rgb[c].round().clamp(0.0, 255.0) as u8;
-            }
-        });
-        RgbFrame { width: n, height: n, pixels }
+        sample_window_rgb(frame, x0, y0, window.side, window.side, self.size)
     }
 }
 
@@ -66,6 +59,17 @@ pub fn sample_window(frame: &RgbFrame, x0: f32, y0: f32, w: f32, h: f32, n: usiz
         }
     });
     out
+}
+
+/// The same window as an 8-bit `n` x `n` frame (what a detector or an image file takes).
+pub fn sample_window_rgb(frame: &RgbFrame, x0: f32, y0: f32, w: f32, h: f32, n: usize) -> RgbFrame {
+    let mut pixels = vec![0u8; n * n * 3];
+    resample(frame, x0, y0, w, h, n, |ox, oy, rgb| {
+        for c in 0..3 {
+            pixels[(oy * n + ox) * 3 + c] = rgb[c].round().clamp(0.0, 255.0) as u8;
+        }
+    });
+    RgbFrame { width: n, height: n, pixels }
 }
 
 /// Bilinear resampling of a window to `n` x `n`, averaging several samples per output pixel

@@ -33,6 +33,13 @@ pub struct Detection {
     pub landmarks: [[f32; 2]; 5],
 }
 
+impl Detection {
+    /// The face the detector is surest of, when it found any.
+    pub fn most_confident(faces: &[Detection]) -> Option<&Detection> {
+        faces.iter().max_by(|a, b| a.bbox.score.total_cmp(&b.bbox.score))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("face detection failed: {0}")]
 pub struct DetectError(pub String);

@@ -22,8 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use fabnet::data::{CropJitter, FaceTracks};
-use fabnet::face::{HeadPose, RgbFrame};
-use fabnet::image_io::from_chw;
+use fabnet::face::{Detection, HeadPose};
 
 #[derive(clap::Args, Debug)]
 pub struct LabelArgs {
@@ -89,22 +88,25 @@ pub fn run(args: &LabelArgs) -> Result<()> {
                 eprintln!("skipped {}: not a readable image", path.display());
                 continue;
             };
-            let view = from_chw(&CropJitter::CENTRE.apply(&frame, args.size), 3, args.size, args.size);
-            let faces = pollster::block_on(detector.detect(&RgbFrame::new(args.size, args.size, view.as_raw().clone()).expect("RGB view")))?;
+            let view = CropJitter::CENTRE.apply_rgb(&frame, args.size);
+            let faces = pollster::block_on(detector.detect(&view))?;
             if i < first_late {
                 let copy = args.out.join("temporal/tracks").join(relative);
                 std::fs::create_dir_all(&copy)?;
                 std::fs::copy(path, copy.join(path.file_name().expect("a frame file has a name")))
                     .with_context(|| format!("cannot copy {} to {}", path.display(), copy.display()))?;
             }
-            let Some(face) = faces.iter().max_by(|a, b| a.bbox.score.total_cmp(&b.bbox.score)) else {
+            let Some(face) = Detection::most_confident(&faces) else {
                 faceless += 1;
                 continue;
             };
             let Some(pose) = HeadPose::from_landmarks(&face.landmarks) else { continue };
             let stem = path.file_stem().map_or_else(|| format!("frame{i:05}"), |s| s.to_string_lossy().into_owned());
             let name = format!("{folder}/{stem}.png");
-            view.save(images.join(&name)).with_context(|| format!("cannot write {}", images.join(&name).display()))?;
+            image::RgbImage::from_raw(view.width as u32, view.height as u32, view.pixels)
+                .expect("an RGB frame's bytes")
+                .save(images.join(&name))
+                .with_context(|| format!("cannot write {}", images.join(&name).display()))?;
             labelled.push(Labelled { name, video: video.clone(), late: i >= first_late, landmarks: face.landmarks, pose });
         }
     }
