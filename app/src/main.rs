@@ -16,6 +16,7 @@ mod plots;
 mod storage;
 mod training;
 mod webcam;
+mod weights;
 
 fn main() {
     console_error_panic_hook::set_once();

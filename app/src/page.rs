@@ -3,17 +3,17 @@
 
 use std::rc::Rc;
 
-use fabnet::weights::WeightsInfo;
 use fabnet_app::protocol::TrainState;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client::{self, Engine};
-use crate::clips::{self, ClipView, Clips};
+use crate::clips::{ClipView, Clips};
 use crate::explore::Explorer;
 use crate::storage;
 use crate::training::{TrainLog, TrainPanel};
 use crate::webcam::WebcamPanel;
+use crate::weights;
 
 #[derive(Clone, PartialEq)]
 enum Status {
@@ -21,17 +21,6 @@ enum Status {
     NoWebGpu,
     Ready,
     Failed(String),
-}
-
-/// The "about these weights" text.
-pub fn describe(info: &WeightsInfo) -> String {
-    let c = info.config;
-    let head = match (&info.head_task, info.head_outputs) {
-        (Some(task), _) => format!(" Linear head: {task}."),
-        (None, Some(k)) => format!(" Linear head with {k} outputs."),
-        _ => String::new(),
-    };
-    format!("{} px faces, {}-d embedding.{head} {}", c.image_size, c.embedding_dim, info.provenance)
 }
 
 #[component]
@@ -51,16 +40,8 @@ pub fn App() -> impl IntoView {
         let info = update.model.clone();
         log.update(|l| l.record(update));
         if let (true, Some(engine), Some(info)) = (finished, engine.get_untracked(), info) {
-            engine.set_info(info.clone());
-            about.set(describe(&info));
             spawn_local(async move {
-                let stored = async {
-                    let bytes = engine.save_weights().await?;
-                    storage::save_weights(&bytes).await?;
-                    clips::refresh(&engine, clips).await
-                }
-                .await;
-                match stored {
+                match weights::changed(&engine, info, None, about, clips).await {
                     Ok(()) => log.update(|l| l.applied = true),
                     Err(e) => notice.set(Some(e)),
                 }
@@ -88,7 +69,7 @@ pub fn App() -> impl IntoView {
         };
         match started {
             Ok(e) => {
-                about.set(describe(&e.info()));
+                about.set(weights::describe(&e.info()));
                 engine.set(Some(Rc::new(e)));
                 status.set(Status::Ready);
             }

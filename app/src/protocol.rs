@@ -79,6 +79,8 @@ pub enum Reply {
     Done,
 }
 
+// Events are serialised to cross to the page, once per step: boxing the large one saves nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Event {
     Reply { id: u32, result: Result<Reply, String> },
@@ -102,9 +104,11 @@ pub struct TrainSettings {
     /// Steps without improvement before the curriculum window moves.
     pub patience: u32,
     pub jitter: bool,
-    /// Train only the encoder and the mask decoder (the paper's multi-view second stage).
+    /// The paper's two stages: the first half of the run with one source view and everything
+    /// trained, the second with `source_views` views and the flow decoder frozen. Otherwise one
+    /// stage with `source_views` views.
     #[serde(default)]
-    pub freeze_flow: bool,
+    pub two_stages: bool,
     pub seed: u64,
 }
 
@@ -121,7 +125,7 @@ impl Default for TrainSettings {
             validate_every: 10,
             patience: 2,
             jitter: true,
-            freeze_flow: false,
+            two_stages: false,
             seed: 1,
         }
     }
@@ -174,4 +178,9 @@ pub struct TrainUpdate {
     /// When a run has ended well: the landmark probe before and after it, beside an untrained
     /// network and the mean (`None` when too few frames could be labelled).
     pub check: Option<FineTuneCheck>,
+    /// Source views of the current stage, and whether its flow decoder is frozen.
+    pub views: usize,
+    pub frozen_flow: bool,
+    /// The latest validation loss of the run, if any.
+    pub last_val_loss: Option<f64>,
 }

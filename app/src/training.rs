@@ -23,6 +23,8 @@ pub struct TrainLog {
     pub losses: Vec<(u32, f64)>,
     /// (step, validation loss).
     pub validation: Vec<(u32, f64)>,
+    /// The first step trained with the flow decoder frozen, if one was.
+    pub frozen_from: Option<u32>,
     pub last: Option<TrainUpdate>,
     pub samples: Option<Samples>,
     /// The finished run's model is stored and every clip embedded with it.
@@ -33,6 +35,9 @@ impl TrainLog {
     pub fn record(&mut self, mut update: TrainUpdate) {
         if let Some(loss) = update.loss {
             self.losses.push((update.step, loss));
+            if update.frozen_flow && self.frozen_from.is_none() {
+                self.frozen_from = Some(update.step);
+            }
         }
         if let Some(v) = update.val_loss {
             self.validation.push((update.step, v));
@@ -164,16 +169,11 @@ pub fn TrainPanel(
             let result = async {
                 let bytes = media::read_file(&file).await?;
                 let info = engine.load_weights(bytes.clone()).await.map_err(|e| format!("{}: {e}", file.name()))?;
-                crate::storage::save_weights(&bytes).await?;
-                crate::clips::refresh(&engine, clips).await?;
-                Ok::<_, String>(info)
+                crate::weights::changed(&engine, info, Some(bytes), about, clips).await
             }
             .await;
             match result {
-                Ok(info) => {
-                    about.set(crate::page::describe(&info));
-                    error.set(None);
-                }
+                Ok(()) => error.set(None),
                 Err(e) => error.set(Some(e)),
             }
             busy.set(false);
@@ -213,11 +213,11 @@ pub fn TrainPanel(
                     {number_field("curriculum patience (validations)", "train-patience", settings, running, |s| s.patience, |s, v| s.patience = v)}
                     <label><input type="checkbox" data-testid="train-jitter" prop:checked=s0.jitter
                         on:change=move |ev| settings.update(|s| s.jitter = event_target_checked(&ev)) prop:disabled=running />" crop jitter (the paper's)"</label>
-                    <label><input type="checkbox" data-testid="train-freeze-flow" prop:checked=s0.freeze_flow
-                        on:change=move |ev| settings.update(|s| s.freeze_flow = event_target_checked(&ev)) prop:disabled=running />" freeze the flow decoder (the paper's multi-view stage)"</label>
+                    <label><input type="checkbox" data-testid="train-two-stages" prop:checked=s0.two_stages
+                        on:change=move |ev| settings.update(|s| s.two_stages = event_target_checked(&ev)) prop:disabled=running />" the paper's two stages (first half: one source view; second half: the source views above, flow decoder frozen)"</label>
                     {number_field("seed", "train-seed", settings, running, |s| s.seed, |s, v| s.seed = v)}
                 </div>
-                <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed centre-cropped examples of frames held out from training: the last fifth of each track, or whole tracks when there are three or more."</p>
+                <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed examples (with the paper's crop jitter, drawn once) of frames held out from training: the last fifth of each track, or whole tracks when there are three or more. Fine-tuning drops a linear head the weights carry: it was fitted to the embedding before the run."</p>
             </details>
             {move || plan.with(|(tracks, skipped)| view! {
                 <p class="muted" data-testid="train-plan">{format!("{} face track(s) to train on", tracks.len())}</p>
@@ -274,6 +274,8 @@ fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
                     " · " {format!("{:.2}", u.steps_per_s)} " steps/s · ETA " {eta}
                     " · window [" <output data-testid="train-window">{format!("{:.0}%, {:.0}%", u.window.0 * 100.0, u.window.1 * 100.0)}</output> "]"
                     " · lr " {format!("{:.2e}", u.learning_rate)}
+                    " · " <output data-testid="train-stage" data-frozen-from=l.frozen_from.map(|s| s.to_string()).unwrap_or_default()>
+                        {format!("{} source view(s){}", u.views, if u.frozen_flow { ", flow decoder frozen" } else { "" })}</output>
                     {l.validation.last().map(|(_, v)| format!(" · validation {v:.5}"))}
                 </p>
                 <svg data-testid="train-curve" data-losses=serde_json::to_string(&l.losses.iter().map(|p| p.1).collect::<Vec<_>>()).unwrap_or_default() width=CURVE_W height=CURVE_H viewBox=format!("0 0 {CURVE_W} {CURVE_H}")>

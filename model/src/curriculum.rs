@@ -6,7 +6,8 @@
 //! epoch and from the last move), both ends of the window move up by `step`, and the tracker
 //! starts afresh. Once the upper end has reached `max_percentile`, plateaus instead reduce the
 //! learning rate, as PyTorch's `ReduceLROnPlateau` (factor, patience, relative threshold).
-//! The reference only consults its LR scheduler on the tracker's (rare) firings; here it sees
+//! The reference only consults its LR scheduler on the tracker's (rare) firings
+//! ([`LrDrop::OnTrackerFiring`], the paper's recipe); [`LrDrop::EveryValidation`] lets it see
 //! every validation, which is what "reduce the learning rate on plateau" promises.
 //! The whole state is plain data (serde), so a resumed run continues exactly.
 
@@ -28,6 +29,26 @@ pub struct CurriculumConfig {
     pub lr_factor: f64,
     pub lr_patience: u32,
     pub lr_threshold: f64,
+    /// Which validations the learning-rate rule sees. (Checkpoints from before this field
+    /// behaved as `EveryValidation`.)
+    #[serde(default = "LrDrop::every_validation")]
+    pub lr_drop: LrDrop,
+}
+
+/// When the learning-rate plateau rule looks at the validation loss, once the window is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LrDrop {
+    /// As the reference: only when the window's plateau tracker fires (after more than
+    /// `patience` epochs without a new best), so drops are rare.
+    OnTrackerFiring,
+    /// At every validation.
+    EveryValidation,
+}
+
+impl LrDrop {
+    fn every_validation() -> Self {
+        Self::EveryValidation
+    }
 }
 
 impl Default for CurriculumConfig {
@@ -40,6 +61,7 @@ impl Default for CurriculumConfig {
             lr_factor: 0.1,
             lr_patience: 10,
             lr_threshold: 1e-4,
+            lr_drop: LrDrop::OnTrackerFiring,
         }
     }
 }
@@ -90,7 +112,7 @@ impl Curriculum {
             // A NaN validation is a broken run, not a plateau: leave the schedule alone.
             return CurriculumEvent::Unchanged;
         }
-        if self.window_done() {
+        if self.window_done() && self.config.lr_drop == LrDrop::EveryValidation {
             return self.observe_lr(val_loss);
         }
         if self.best_loss.is_none_or(|best| val_loss < best) {
@@ -99,7 +121,16 @@ impl Curriculum {
             self.last_move = epoch;
         }
         let patience = self.config.patience as i64;
-        if epoch - self.best_epoch > patience && epoch - self.last_move > patience {
+        let fired = epoch - self.best_epoch > patience && epoch - self.last_move > patience;
+        if self.window_done() {
+            // The reference keeps its tracker and hands this loss to the LR scheduler.
+            if fired {
+                self.last_move = epoch;
+                return self.observe_lr(val_loss);
+            }
+            return CurriculumEvent::Unchanged;
+        }
+        if fired {
             self.window.min = (self.window.min + self.config.step).min(1.0);
             self.window.max = (self.window.max + self.config.step).min(1.0);
             // A fresh tracker, as the reference's `scheduler = TrackLoss()`.
@@ -137,7 +168,7 @@ mod tests {
 
     #[test]
     fn window_moves_after_patience_then_lr_drops() {
-        let config = CurriculumConfig { patience: 2, lr_patience: 1, ..Default::default() };
+        let config = CurriculumConfig { patience: 2, lr_patience: 1, lr_drop: LrDrop::EveryValidation, ..Default::default() };
         let mut c = Curriculum::new(config);
         let events = plateau_run(&mut c, 0..30);
         // Best at epoch 0; fires when epoch - 0 > 2, i.e. at epoch 3; then every 3 epochs.
@@ -168,6 +199,18 @@ mod tests {
             assert_eq!(a.observe(e, loss), b.observe(e, loss));
         }
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn as_the_reference_the_lr_rule_sees_only_the_trackers_firings() {
+        // Window done from the start; tracker patience 2 fires at epochs 3, 6, 9, ...; the LR
+        // rule (patience 1) drops on its second bad firing after its first: the third firing.
+        let config = CurriculumConfig { start: PercentileWindow { min: 0.4, max: 0.9 }, patience: 2, lr_patience: 1, ..Default::default() };
+        let mut c = Curriculum::new(config);
+        let events = plateau_run(&mut c, 0..12);
+        assert_eq!(events, vec![(9, CurriculumEvent::LearningRateReduced(0.1))]);
+        let mut every = Curriculum::new(CurriculumConfig { lr_drop: LrDrop::EveryValidation, ..c.config.clone() });
+        assert_eq!(plateau_run(&mut every, 0..12)[0], (2, CurriculumEvent::LearningRateReduced(0.1)));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod face;
 pub mod loss;
 pub mod net;
 pub mod resample;
+pub mod session;
 pub mod train;
 pub mod warp;
 pub mod weights;

@@ -294,7 +294,8 @@ fn a_longer_resume_keeps_the_stage_boundary_where_the_run_began() {
     let run = fabnet(&["train", "--data", dataset().to_str().unwrap(), "-o", out.to_str().unwrap(), "--resume", "--epochs", "10", "--max-steps", "2"]);
     assert_ok(&run);
     assert!(!String::from_utf8_lossy(&run.stderr).contains("stage 2"), "no stage change on resume");
-    assert_eq!((state()["epoch"].as_u64(), state()["stage"].as_str(), state()["stage2_from"].as_u64()), (Some(3), Some("FrozenFlow"), Some(2)));
+    let boundary = state()["settings"]["stages"]["second_from"].as_u64();
+    assert_eq!((state()["epoch"].as_u64(), state()["stage"].as_str(), boundary), (Some(3), Some("FrozenFlow"), Some(2)));
 }
 
 #[test]
@@ -427,4 +428,42 @@ fn data_parallel_training_over_two_devices_runs_and_checkpoints() {
     let bad = train(dataset(), &scratch("parallel-bad").join("run"), &["--devices", "flex,cuda:x"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cuda:x"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+#[test]
+fn the_paper_recipe_is_the_default_and_options_override_it() {
+    let out = scratch("recipe-paper").join("run");
+    // No --steps-per-epoch: the reference's epoch, each identity once (carphone is one person).
+    assert_ok(&train(dataset(), &out, &["--epochs", "2", "--batch", "4"]));
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let s = &config["settings"];
+    assert_eq!(s["learning_rate"], 1e-4, "{s}");
+    assert_eq!(s["epoch_length"], "EachIdentityOnce", "{s}");
+    assert_eq!(s["curriculum"]["patience"], 15, "{s}");
+    assert_eq!(s["curriculum"]["lr_drop"], "OnTrackerFiring", "{s}");
+    assert_eq!(s["validation"]["jitter"], true, "{s}");
+    assert_eq!(s["batch"], 4, "{s}");
+    assert_eq!(metrics(&out).iter().filter(|r| r.kind == "train").count(), 2, "one batch per epoch: one identity");
+
+    let small = scratch("recipe-small").join("run");
+    assert_ok(&train(dataset(), &small, &["--epochs", "1", "--recipe", "small-data", "--steps-per-epoch", "2", "--lr", "0.0005"]));
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(small.join("config.json")).unwrap()).unwrap();
+    let s = &config["settings"];
+    assert_eq!((s["learning_rate"].as_f64(), s["curriculum"]["patience"].as_u64()), (Some(5e-4), Some(5)), "{s}");
+    assert_eq!(s["curriculum"]["lr_drop"], "EveryValidation", "{s}");
+
+    let bad = train(dataset(), &scratch("recipe-bad").join("run"), &["--recipe", "fast"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("unknown recipe 'fast'"), "{stderr}");
+}
+
+#[test]
+fn a_resume_without_epochs_keeps_the_runs_own_length() {
+    let out = scratch("resume-keeps-epochs").join("run");
+    assert_ok(&train(dataset(), &out, &["--epochs", "3", "--steps-per-epoch", "1", "--max-steps", "1"]));
+    // What the paused run tells the user to type: no --epochs.
+    let run = fabnet(&["train", "--data", dataset().to_str().unwrap(), "-o", out.to_str().unwrap(), "--resume", "--workers", "2"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let vals = metrics(&out).iter().filter(|r| r.kind == "val").count();
+    assert_eq!(vals, 3, "the run's 3 epochs, not the default 20");
 }

@@ -192,10 +192,15 @@ def main():
                               "s.dispatchEvent(new Event('change'));")
         set_field("train-steps", TRAIN_STEPS)
         set_field("train-batch", 4)
-        set_field("train-views", 1)
+        set_field("train-views", 2)
         set_field("train-lr", 0.002)
-        if testid(driver, "train-curriculum")[0].is_selected():
-            testid(driver, "train-curriculum")[0].click()
+        # The curriculum on (its ranking window runs on the device) and the paper's two stages:
+        # one source view, then two with the flow decoder frozen; an epoch of 3 steps.
+        assert testid(driver, "train-curriculum")[0].is_selected(), "the curriculum is on by default"
+        driver.execute_script("document.querySelector('.under-the-hood').open = true")
+        set_field("train-validate-every", 3)
+        if not testid(driver, "train-two-stages")[0].is_selected():
+            testid(driver, "train-two-stages")[0].click()
         assert "1 face track" in testid(driver, "train-plan")[0].text, testid(driver, "train-plan")[0].text
         started = time.time()
         testid(driver, "train-start")[0].click()
@@ -218,6 +223,12 @@ def main():
         print(f"     losses: {' '.join(f'{l:.4f}' for l in losses)}; {TRAIN_STEPS / elapsed:.2f} steps/s; "
               f"page answered in {responsive_ms:.0f} ms while training")
         assert last < 0.9 * first, f"the loss did not fall: first {first:.4f}, last {last:.4f}"
+        stage = testid(driver, "train-stage")[0]
+        # 12 steps in 4 epochs of 3: the second stage from epoch 3, step 7.
+        assert stage.get_attribute("data-frozen-from") == "7", stage.get_attribute("data-frozen-from")
+        assert "2 source view(s), flow decoder frozen" in stage.text, stage.text
+        window = testid(driver, "train-window")[0].text
+        assert window != "0%, 100%", f"the curriculum window was used: {window}"
         assert testid(driver, "train-samples"), "sample re-syntheses shown"
         held_out = testid(driver, "train-held-out")[0].text
         assert "last fifth of each face track" in held_out and "never sees" in held_out, held_out

@@ -12,11 +12,13 @@ pub mod jitter;
 #[cfg(feature = "native")]
 pub mod loader;
 pub mod sampler;
+pub mod source;
 
 #[cfg(feature = "native")]
 pub use folders::{FaceTracks, TrackFolder};
 pub use holdout::HoldOut;
 pub use jitter::CropJitter;
 #[cfg(feature = "native")]
-pub use loader::{BadFrames, HostBatch, LoadPlan, Loader};
-pub use sampler::{ExampleSpec, Sampler, TrackIndex};
+pub use loader::{BadFrames, FolderSource, Loader};
+pub use sampler::{EpochOrder, ExampleSpec, Sampler, TrackIndex};
+pub use source::{FrameSource, HostBatch, MakeBatch, MemoryTracks, assemble};

@@ -1,0 +1,216 @@
+//! The engine worker: WebGPU, FAb-Net, the face detector and fine-tuning, off the page's
+//! thread so that the page never freezes. One request is served at a time; while training
+//! runs, requests are served between steps (the webcam keeps working during a fine-tune).
+
+mod check;
+mod fine_tune;
+
+use fabnet::FabNet;
+use fabnet::burn::module::Module;
+use fabnet::burn::tensor::{Device, Tensor, TensorData};
+use fabnet::face::{DetectParams, Detector, Mtcnn};
+use fabnet::weights::{self, WeightsInfo};
+use futures::{FutureExt, SinkExt, StreamExt};
+use gloo_worker::reactor::{ReactorScope, reactor};
+
+use crate::protocol::{Call, Event, Reply, Request, TrainState};
+use check::CheckSet;
+use fine_tune::Training;
+
+#[reactor]
+pub async fn EngineWorker(mut scope: ReactorScope<Request, Event>) {
+    let mut engine: Option<Engine> = None;
+    let mut training: Option<Training> = None;
+    loop {
+        let running = training.as_ref().is_some_and(|t| t.state == TrainState::Running);
+        // While training runs, only look at what has already arrived; otherwise wait.
+        let request = if running {
+            match scope.next().now_or_never() {
+                Some(Some(r)) => Some(r),
+                Some(None) => break,
+                None => None,
+            }
+        } else {
+            match scope.next().await {
+                Some(r) => Some(r),
+                None => break,
+            }
+        };
+        let event = match request {
+            Some(Request { id, call }) => {
+                let result = serve(&mut engine, &mut training, call).await;
+                let update = training.as_ref().and_then(|t| t.announce.then(|| t.update(None)));
+                if let Some(t) = training.as_mut() {
+                    t.announce = false;
+                }
+                if scope.send(Event::Reply { id, result }).await.is_err() {
+                    break;
+                }
+                update.map(Event::Training)
+            }
+            None => {
+                let Some(t) = training.as_mut() else { continue };
+                Some(Event::Training(t.step().await))
+            }
+        };
+        if let Some(mut event) = event {
+            if let Event::Training(u) = &mut event
+                && u.state == TrainState::Finished
+                && let (Some(t), Some(e)) = (training.take(), engine.as_mut())
+                && u.problem.is_none()
+            {
+                // What was learned becomes the model; a failed run leaves the old one.
+                e.info = t.info();
+                let check = t.check;
+                e.model = t.session.into_model().valid();
+                u.model = Some(e.info.clone());
+                if let Some(check) = check {
+                    match check.after(&e.model, &e.device).await {
+                        Ok(result) => u.check = result,
+                        Err(problem) => u.problem = Some(format!("the model was updated, but the fine-tune check failed: {problem}")),
+                    }
+                }
+            }
+            if scope.send(event).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+pub(crate) struct Engine {
+    pub(crate) device: Device,
+    pub(crate) model: FabNet,
+    pub(crate) info: WeightsInfo,
+    pub(crate) detector: Detector,
+}
+
+fn not_started() -> String {
+    "the engine has not started".to_string()
+}
+
+async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, call: Call) -> Result<Reply, String> {
+    if let Call::Start { weights, detector } = call {
+        let e = Engine::start(&weights, &detector).await?;
+        let info = e.info.clone();
+        *engine = Some(e);
+        return Ok(Reply::Ready(info));
+    }
+    let e = engine.as_mut().ok_or_else(not_started)?;
+    // While training, the model being trained is the one that answers.
+    let model = |e: &Engine| match training.as_ref() {
+        Some(t) => t.session.model().valid(),
+        None => e.model.clone(),
+    };
+    match call {
+        Call::Start { .. } => unreachable!("handled above"),
+        Call::Detect(frame) => e.detector.detect(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
+        Call::Follow(frame, previous) => e.detector.follow(&frame.to_rgb()?, &previous).await.map(Reply::Faces).map_err(|e| e.to_string()),
+        Call::Embed(images) => embed(&model(e), &e.device, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
+        Call::Resynthesize { source, driver } => resynthesize(&model(e), &e.device, source, driver).await.map(Reply::Image),
+        Call::LoadWeights(bytes) => {
+            if training.is_some() {
+                return Err("stop training before loading other weights".into());
+            }
+            let (model, info) = weights::from_bytes(&bytes, &e.device).map_err(|err| {
+                // burn-store reads PyTorch checkpoints from a file path only, which a browser
+                // does not have: point to the converter instead.
+                if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x80, 0x02]) {
+                    "this looks like a PyTorch checkpoint (.pth); convert it first with `fabnet import FILE.pth -o FILE.fabnet` and load that".to_string()
+                } else {
+                    err.to_string()
+                }
+            })?;
+            e.model = model;
+            e.info = info.clone();
+            Ok(Reply::Ready(info))
+        }
+        Call::SaveWeights => {
+            let info = match training.as_ref() {
+                Some(t) => t.info(),
+                None => e.info.clone(),
+            };
+            weights::to_bytes_async(&model(e), &info).await.map(Reply::Weights).map_err(|e| e.to_string())
+        }
+        Call::Train(request) => {
+            if training.is_some() {
+                return Err("training is already running".into());
+            }
+            let mut t = Training::new(e, request)?;
+            t.check = CheckSet::measure(e, &t).await?;
+            *training = Some(t);
+            Ok(Reply::Done)
+        }
+        Call::Pause | Call::Resume | Call::Stop => {
+            let t = training.as_mut().ok_or("no training is running")?;
+            t.state = match call {
+                Call::Pause => TrainState::Paused,
+                Call::Resume => TrainState::Running,
+                _ => TrainState::Finished,
+            };
+            t.resumed_at = now_ms();
+            t.steps_since_resume = 0;
+            t.announce = true;
+            Ok(Reply::Done)
+        }
+    }
+}
+
+impl Engine {
+    async fn start(weights: &[u8], detector: &[u8]) -> Result<Self, String> {
+        let device = Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU device could not start: {e}"))?;
+        let (model, info) = weights::from_bytes(weights, &device).map_err(|e| format!("FAb-Net weights: {e}"))?;
+        let (nets, _) = Mtcnn::from_bytes(detector, &device).map_err(|e| format!("face detector weights: {e}"))?;
+        let detector = Detector::new(nets, DetectParams::default(), device.clone());
+        Ok(Self { device, model, info, detector })
+    }
+}
+
+pub(crate) fn images_tensor(images: &[Vec<f32>], size: usize, device: &Device) -> Result<Tensor<4>, String> {
+    if images.iter().any(|i| i.len() != 3 * size * size) {
+        return Err(format!("images must be 3 x {size} x {size}"));
+    }
+    let values: Vec<f32> = images.iter().flatten().copied().collect();
+    Ok(Tensor::<4>::from_data(TensorData::new(values, [images.len(), 3, size, size]), device))
+}
+
+pub(crate) async fn read(t: Tensor<1>) -> Result<Vec<f32>, String> {
+    let data = t.into_data_async().await.map_err(|e| format!("reading from the GPU failed: {e:?}"))?;
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
+}
+
+pub(crate) type Rows = Vec<Vec<f32>>;
+
+pub(crate) async fn rows(t: Tensor<2>) -> Result<Rows, String> {
+    let width = t.dims()[1].max(1);
+    Ok(read(t.flatten(0, 1)).await?.chunks(width).map(<[f32]>::to_vec).collect())
+}
+
+/// Embeddings of `images`, and the head's outputs when there is a head.
+pub(crate) async fn embed(model: &FabNet, device: &Device, images: &[Vec<f32>]) -> Result<(Rows, Option<Rows>), String> {
+    if images.is_empty() {
+        return Ok((vec![], None));
+    }
+    let embedding = model.embed(images_tensor(images, model.config.image_size, device)?);
+    let head = match model.head_outputs(embedding.clone()) {
+        Some(h) => Some(rows(h).await?),
+        None => None,
+    };
+    Ok((rows(embedding).await?, head))
+}
+
+pub(crate) async fn resynthesize(model: &FabNet, device: &Device, source: Vec<f32>, driver: Vec<f32>) -> Result<Vec<f32>, String> {
+    let dim = model.config.embedding_dim;
+    if driver.len() != dim {
+        return Err(format!("the driving embedding has {} values, the model {dim}", driver.len()));
+    }
+    let source = images_tensor(&[source], model.config.image_size, device)?;
+    let driver = Tensor::<2>::from_data(TensorData::new(driver, [1, dim]), device);
+    let source_embedding = model.embed(source.clone());
+    let generation = model.generate_from_embeddings(driver, &[source], vec![source_embedding]);
+    read(generation.fused.flatten(0, 3)).await
+}
+
+pub(crate) fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
