@@ -336,7 +336,7 @@ fn CropEditor(
     let first = store.with_value(|s| s.get(&id).and_then(|f| f.first().cloned()));
     let redraw = move || {
         let (Some(canvas), Some(frame)) = (canvas_ref.get(), first.as_ref()) else { return };
-        let canvas: HtmlCanvasElement = canvas.into();
+        let canvas: HtmlCanvasElement = canvas;
         let square = drag.get_untracked().map(|(x0, y0, x1, y1)| {
             let side = (x1 - x0).abs().max((y1 - y0).abs());
             (x0.min(x1), y0.min(y1), side, side)
@@ -349,7 +349,7 @@ fn CropEditor(
     });
     // Mouse position in frame pixels, whatever size the canvas is shown at.
     let at = move |ev: &leptos::ev::MouseEvent| {
-        let canvas: HtmlCanvasElement = canvas_ref.get().expect("mounted").into();
+        let canvas: HtmlCanvasElement = canvas_ref.get().expect("mounted");
         let scale = canvas.width() as f64 / canvas.client_width().max(1) as f64;
         (ev.offset_x() as f64 * scale, ev.offset_y() as f64 * scale)
     };

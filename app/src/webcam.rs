@@ -15,6 +15,9 @@ use crate::faces;
 use crate::media::{self, Webcam};
 use crate::plots::EmbeddingBars;
 
+/// The linear head's task and its outputs for the latest webcam frame.
+type HeadSignal = RwSignal<Option<(String, Vec<f32>)>>;
+
 fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
@@ -107,14 +110,14 @@ async fn live_step(
     followed: &mut Vec<Detection>,
     frame_number: u64,
     canvas_ref: NodeRef<leptos::html::Canvas>,
-    (embedding, head): (RwSignal<Option<Vec<f32>>>, RwSignal<Option<(String, Vec<f32>)>>),
+    (embedding, head): (RwSignal<Option<Vec<f32>>>, HeadSignal),
     face_seen: RwSignal<bool>,
     timing: RwSignal<(f64, f64)>,
 ) -> Result<(), String> {
     let frame = cam.grab()?;
     let t0 = now_ms();
     let mut faces = Vec::new();
-    if !followed.is_empty() && frame_number % REDETECT_EVERY != 0 {
+    if !followed.is_empty() && !frame_number.is_multiple_of(REDETECT_EVERY) {
         faces = engine.follow(&frame, followed).await?;
     }
     if faces.is_empty() {
@@ -125,7 +128,7 @@ async fn live_step(
     // The largest face is the one in front of the camera.
     let face = faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area())).map(|d| d.bbox);
     if let Some(canvas) = canvas_ref.get_untracked() {
-        let canvas: HtmlCanvasElement = canvas.into();
+        let canvas: HtmlCanvasElement = canvas;
         media::draw_frame(&canvas, &frame, face.map(|b| (b.x1 as f64, b.y1 as f64, b.width() as f64, b.height() as f64)))?;
     }
     face_seen.set(face.is_some());
@@ -150,7 +153,7 @@ const HEAD_VIEW: f32 = 160.0;
 #[component]
 fn HeadView(task: String, picture: String, values: Vec<f32>) -> impl IntoView {
     let json = serde_json::to_string(&values).unwrap_or_default();
-    let body = if task.contains("landmarks") && values.len() % 2 == 0 {
+    let body = if task.contains("landmarks") && values.len().is_multiple_of(2) {
         let dots = values
             .chunks(2)
             .map(|p| view! { <circle cx=p[0] * HEAD_VIEW cy=p[1] * HEAD_VIEW r="2.5" fill="#22c55e" stroke="#052e16" stroke-width="0.8"></circle> })

@@ -25,10 +25,10 @@ fn err(path: &Path, why: impl std::fmt::Display) -> WeightsError {
 
 /// Where the model's tensors live in the file: under `state_dict_model`, or at the top.
 fn model_reader(path: &Path) -> Result<(PytorchReader, Option<&'static str>), WeightsError> {
-    if let Ok(reader) = PytorchReader::with_top_level_key(path, MODEL_KEY) {
-        if reader.get("encoder.0.weight").is_some() {
-            return Ok((reader, Some(MODEL_KEY)));
-        }
+    if let Ok(reader) = PytorchReader::with_top_level_key(path, MODEL_KEY)
+        && reader.get("encoder.0.weight").is_some()
+    {
+        return Ok((reader, Some(MODEL_KEY)));
     }
     let reader = PytorchReader::new(path).map_err(|e| err(path, format!("not a PyTorch checkpoint ({e})")))?;
     if reader.get("encoder.0.weight").is_some() {
@@ -52,7 +52,7 @@ fn infer_config(reader: &PytorchReader, path: &Path) -> Result<FabNetConfig, Wei
     while reader.get(&format!("encoder.{}.weight", 3 * (depth + 1) - 4)).is_some() {
         depth += 1;
     }
-    if depth < 5 || depth > 16 {
+    if !(5..=16).contains(&depth) {
         return Err(err(path, format!("found {depth} encoder convs; FAb-Net has at least 5")));
     }
     let last = shape(reader, path, &format!("encoder.{}.weight", 3 * depth - 4))?;
@@ -108,17 +108,17 @@ pub fn import_official(path: &Path, device: &Device) -> Result<FabNet, WeightsEr
         return Err(err(path, "model state is incomplete"));
     }
 
-    if top_key.is_some() {
-        if let Some(outputs) = head_outputs(path, config.embedding_dim)? {
-            model.head = Some(LinearHead::new(config.embedding_dim, outputs, device));
-            let remap = KeyRemapper::from_patterns(vec![(r"^0\.(.+)$", "head.norm.$1"), (r"^1\.(.+)$", "head.linear.$1")]).expect("valid regexes");
-            let mut store = PytorchStore::from_file(path).with_top_level_key(HEAD_KEY).remap(remap).allow_partial(true).validate(false);
-            let result = store.apply_to(&mut model).map_err(|e| err(path, e))?;
-            let head_missing = result.missing.iter().any(|(p, _)| p.starts_with("head."));
-            check(path, "linear head", result, true)?;
-            if head_missing {
-                return Err(err(path, "linear head is incomplete"));
-            }
+    if top_key.is_some()
+        && let Some(outputs) = head_outputs(path, config.embedding_dim)?
+    {
+        model.head = Some(LinearHead::new(config.embedding_dim, outputs, device));
+        let remap = KeyRemapper::from_patterns(vec![(r"^0\.(.+)$", "head.norm.$1"), (r"^1\.(.+)$", "head.linear.$1")]).expect("valid regexes");
+        let mut store = PytorchStore::from_file(path).with_top_level_key(HEAD_KEY).remap(remap).allow_partial(true).validate(false);
+        let result = store.apply_to(&mut model).map_err(|e| err(path, e))?;
+        let head_missing = result.missing.iter().any(|(p, _)| p.starts_with("head."));
+        check(path, "linear head", result, true)?;
+        if head_missing {
+            return Err(err(path, "linear head is incomplete"));
         }
     }
     Ok(model)

@@ -141,8 +141,11 @@ fn pts_tree_pairs_each_annotation_with_its_image_and_names_bad_lines() {
     assert_mentions(&err_text(datasets::read_300w(&dir)), &["b.pts", "no image beside it"]);
 }
 
+/// One face of the AFLW fixture: id, image, pose (roll, pitch, yaw) and box.
+type AflwFace<'a> = (i64, &'a str, Option<[f64; 3]>, [i64; 4]);
+
 /// The tables and columns of the official `aflw.sqlite` that the reader uses.
-fn aflw_db(path: &Path, faces: &[(i64, &str, Option<[f64; 3]>, [i64; 4])]) {
+fn aflw_db(path: &Path, faces: &[AflwFace]) {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(
         "CREATE TABLE FaceImages (image_id INTEGER PRIMARY KEY, db_id TEXT, file_id TEXT, filepath TEXT, bw INTEGER, width INTEGER, height INTEGER);

@@ -107,8 +107,8 @@ fn bilinear(frame: &RgbFrame, x: f32, y: f32) -> [f32; 3] {
                 continue;
             }
             let i = (sy as usize * frame.width + sx as usize) * 3;
-            for c in 0..3 {
-                out[c] += wx * wy * frame.pixels[i + c] as f32;
+            for (o, &p) in out.iter_mut().zip(&frame.pixels[i..i + 3]) {
+                *o += wx * wy * p as f32;
             }
         }
     }

@@ -179,11 +179,14 @@ impl Moments {
     }
 }
 
+/// Scores out-of-fold predictions for the given training rows (lower is better).
+pub type FoldLoss<'a> = &'a dyn Fn(&[usize], &[Vec<f64>]) -> f64;
+
 /// Fit a probe on embeddings `x` (`N` rows of `E`) and targets `y` (`N` rows of `K`).
 /// `loss(rows, predictions)` scores out-of-fold predictions for the given training rows
 /// (lower is better); it picks the ridge strength. With `reserve_bias_channel` one feature is
 /// left out (see [`Probe::bias_channel`]).
-pub fn fit(x: &[Vec<f32>], y: &[Vec<f64>], lambda: Lambda, reserve_bias_channel: bool, loss: &dyn Fn(&[usize], &[Vec<f64>]) -> f64) -> Fit {
+pub fn fit(x: &[Vec<f32>], y: &[Vec<f64>], lambda: Lambda, reserve_bias_channel: bool, loss: FoldLoss) -> Fit {
     assert!(!x.is_empty() && x.len() == y.len(), "one target row per embedding");
     let (n, e, k) = (x.len(), x[0].len(), y[0].len());
     let (means, stds) = standardisation(x);
