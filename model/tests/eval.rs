@@ -452,6 +452,17 @@ fn eval_baselines_are_right_where_the_answer_is_known() {
     assert_eq!(report["baselines"]["untrained_seed"], 7);
     let seeded = eval(&["--baseline-seed", "3"]);
     assert_eq!(stdout_json(&seeded)["baselines"]["untrained_seed"], 3);
+
+    // Unit-length embeddings and batch statistics change what the networks give, not the pixels.
+    let value = |r: &serde_json::Value, at: &str| if at == "probe" { r["probe"]["value"].as_f64() } else { r["baselines"][at]["value"].as_f64() };
+    for extra in [&["--normalise"][..], &["--batch-norm", "batch"][..]] {
+        let other = stdout_json(&eval(extra));
+        assert_eq!(value(&other, "pixels"), value(&report, "pixels"), "{extra:?}");
+        assert_ne!(value(&other, "probe"), value(&report, "probe"), "{extra:?} changes the embedding");
+        assert_ne!(value(&other, "untrained"), value(&report, "untrained"), "{extra:?} changes the untrained one too");
+    }
+    let refused = eval(&["--batch-norm", "batch", "--save-head", dir.join("head.fabnet").to_str().unwrap()]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--save-head needs --batch-norm running"));
 }
 
 #[test]

@@ -19,11 +19,24 @@ pub struct EvalOptions {
     /// Images per forward pass.
     pub batch: usize,
     pub lambda: Lambda,
+    /// Scale every embedding (trained and untrained; not the pixels) to unit length before the
+    /// probe, as the explorer's cosine similarity sees them.
+    pub normalise: bool,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { batch: 32, lambda: Lambda::CrossValidated }
+        Self { batch: 32, lambda: Lambda::CrossValidated, normalise: false }
+    }
+}
+
+/// Every row scaled to unit length (a zero row stays zero).
+fn unit_rows(rows: &mut [Vec<f32>]) {
+    for row in rows {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
     }
 }
 
@@ -99,7 +112,11 @@ pub fn evaluate(
     let mut extract = |features: Features, label: &str| -> Result<(Embedded, Embedded)> {
         let mut one = |set: &Dataset, split: &str| {
             let (name, total) = (format!("{label}{split}"), set.samples.len());
-            extract_features(features, &set.samples, device, options.batch, |done| progress(&name, done, total))
+            let mut embedded = extract_features(features, &set.samples, device, options.batch, |done| progress(&name, done, total))?;
+            if options.normalise && matches!(features, Features::Embedding(_)) {
+                unit_rows(&mut embedded.features);
+            }
+            Ok::<_, anyhow::Error>(embedded)
         };
         let train = one(train, "train")?;
         Ok((train, one(test, "test")?))
@@ -151,4 +168,16 @@ pub fn evaluate(
 fn labelled(set: &Dataset, embedded: Embedded) -> Labelled {
     let truth = embedded.kept.iter().map(|&i| set.samples[i].targets.clone()).collect();
     Labelled { truth, frames: embedded.frames, features: embedded.features }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unit_rows;
+
+    #[test]
+    fn rows_become_unit_length_and_zero_stays_zero() {
+        let mut rows = vec![vec![3.0, 4.0], vec![0.0, 0.0], vec![-2.0, 0.0]];
+        unit_rows(&mut rows);
+        assert_eq!(rows, vec![vec![0.6, 0.8], vec![0.0, 0.0], vec![-1.0, 0.0]]);
+    }
 }

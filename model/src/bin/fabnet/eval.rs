@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use burn::module::Module;
 use clap::{Args, ValueEnum};
 use fabnet::FabNet;
 use fabnet::probe::{self, Dataset, EvalOptions, Lambda, datasets};
@@ -31,6 +32,12 @@ pub enum Format {
     Affectnet,
     /// `image,<target names...>`, image paths relative to the CSV.
     Csv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum BatchNormMode {
+    Running,
+    Batch,
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +86,16 @@ pub struct EvalArgs {
     /// record it, else 0).
     #[arg(long, requires = "baselines")]
     pub baseline_seed: Option<u64>,
+    /// How the networks' BatchNorm layers normalise while embedding: `running`, with the
+    /// statistics they learned (inference, as the reference evaluates), or `batch`, with each
+    /// batch's own (as in training; the result then depends on --batch and on which images
+    /// share a batch).
+    #[arg(long, value_enum, default_value = "running")]
+    pub batch_norm: BatchNormMode,
+    /// Scale each embedding to unit length before the probe (the explorer's cosine similarity
+    /// sees them so); the pixel baseline is left as it is.
+    #[arg(long, conflicts_with = "save_head")]
+    pub normalise: bool,
 }
 
 /// The printed result: the format, then the report's fields.
@@ -99,9 +116,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     train.align(&mut test)?;
 
     let device = crate::device(&args.backend)?;
+    // On an autodiff device the BatchNorm layers use the batch's statistics, as in training.
+    let device = if args.batch_norm == BatchNormMode::Batch { device.autodiff() } else { device };
     let (model, info) = weights::load_file(&args.weights, &device)?;
+    let model = if args.batch_norm == BatchNormMode::Batch { model.train() } else { model };
     let lambda = args.lambda.map_or(Lambda::CrossValidated, Lambda::Fixed);
-    let options = EvalOptions { batch: args.batch, lambda };
+    let options = EvalOptions { batch: args.batch, lambda, normalise: args.normalise };
     let mut last = Instant::now();
     let mut progress = |split: &str, done: usize, total: usize| {
         if done == total || last.elapsed() >= PROGRESS_EVERY {
@@ -201,6 +221,9 @@ fn check(args: &EvalArgs) -> Result<()> {
     }
     if args.batch == 0 {
         bail!("--batch must be at least 1");
+    }
+    if args.save_head.is_some() && args.batch_norm == BatchNormMode::Batch {
+        bail!("--save-head needs --batch-norm running: a head is applied to embeddings made with the running statistics");
     }
     if let Some(lambda) = args.lambda
         && !(lambda.is_finite() && lambda > 0.0)
