@@ -181,6 +181,4 @@ pub struct TrainUpdate {
     /// Source views of the current stage, and whether its flow decoder is frozen.
     pub views: usize,
     pub frozen_flow: bool,
-    /// The latest validation loss of the run, if any.
-    pub last_val_loss: Option<f64>,
 }

@@ -9,6 +9,7 @@ pub mod explore;
 pub mod face;
 pub mod loss;
 pub mod net;
+pub mod readback;
 pub mod resample;
 pub mod session;
 pub mod train;

@@ -40,7 +40,7 @@ impl CheckSet {
         };
         let views = (fit_views, test_views);
         let before = embeddings(model.clone(), views.clone()).await?;
-        e.device.seed(t.settings.seed);
+        e.device.seed(t.session.settings().seed);
         let fresh = FabNet::new(model.config, &e.device).map_err(|err| err.to_string())?;
         let untrained = embeddings(fresh, views.clone()).await?;
         Ok(Some(Self { fit, test, views, before, untrained }))

@@ -46,7 +46,6 @@ fn session_settings(s: &TrainSettings) -> SessionSettings {
 /// A fine-tune in progress: the model crate's training session, and the worker's scheduling.
 pub(crate) struct Training {
     pub(crate) session: Session,
-    pub(crate) settings: TrainSettings,
     /// The frames that train and the held-out ones that validate, per track.
     pub(crate) train_tracks: Arc<MemoryTracks>,
     pub(crate) val_tracks: Arc<MemoryTracks>,
@@ -62,8 +61,6 @@ pub(crate) struct Training {
     /// Send an update after the next reply (the state changed).
     pub(crate) announce: bool,
     pub(crate) started_from: String,
-    /// The last validation loss, shown until the next one.
-    pub(crate) val_loss: Option<f64>,
 }
 
 impl Training {
@@ -109,14 +106,12 @@ impl Training {
             val_tracks,
             held_out: hold_out.description,
             check: None,
-            settings: s,
             state: TrainState::Running,
             resumed_at: now_ms(),
             steps_since_resume: 0,
             steps_per_s: 0.0,
             announce: true,
             started_from,
-            val_loss: None,
         })
     }
 
@@ -147,7 +142,6 @@ impl Training {
             check: None,
             views,
             frozen_flow: stage == Stage::FrozenFlow,
-            last_val_loss: self.val_loss,
         }
     }
 
@@ -181,10 +175,7 @@ impl Training {
                         masks: s.masks.iter().map(|m| m[..s.size * s.size].to_vec()).collect(),
                     });
                 }
-                SessionEvent::Validation { loss, .. } => {
-                    update.val_loss = Some(loss);
-                    self.val_loss = Some(loss);
-                }
+                SessionEvent::Validation { loss, .. } => update.val_loss = Some(loss),
                 SessionEvent::Finished { .. } => self.state = TrainState::Finished,
                 SessionEvent::Problem(problem) => {
                     self.state = TrainState::Finished;
@@ -198,6 +189,6 @@ impl Training {
         if elapsed > 0.0 {
             self.steps_per_s = self.steps_since_resume as f64 / elapsed;
         }
-        TrainUpdate { state: self.state, steps_per_s: self.steps_per_s, last_val_loss: self.val_loss, ..update }
+        TrainUpdate { state: self.state, steps_per_s: self.steps_per_s, ..update }
     }
 }

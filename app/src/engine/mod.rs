@@ -9,6 +9,7 @@ use fabnet::FabNet;
 use fabnet::burn::module::Module;
 use fabnet::burn::tensor::{Device, Tensor, TensorData};
 use fabnet::face::{DetectParams, Detector, Mtcnn};
+use fabnet::readback::values as read;
 use fabnet::weights::{self, WeightsInfo};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_worker::reactor::{ReactorScope, reactor};
@@ -174,16 +175,11 @@ pub(crate) fn images_tensor(images: &[Vec<f32>], size: usize, device: &Device) -
     Ok(Tensor::<4>::from_data(TensorData::new(values, [images.len(), 3, size, size]), device))
 }
 
-pub(crate) async fn read(t: Tensor<1>) -> Result<Vec<f32>, String> {
-    let data = t.into_data_async().await.map_err(|e| format!("reading from the GPU failed: {e:?}"))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
-}
-
 pub(crate) type Rows = Vec<Vec<f32>>;
 
 pub(crate) async fn rows(t: Tensor<2>) -> Result<Rows, String> {
     let width = t.dims()[1].max(1);
-    Ok(read(t.flatten(0, 1)).await?.chunks(width).map(<[f32]>::to_vec).collect())
+    Ok(read(t.flatten::<1>(0, 1)).await?.chunks(width).map(<[f32]>::to_vec).collect())
 }
 
 /// Embeddings of `images`, and the head's outputs when there is a head.
@@ -208,7 +204,7 @@ pub(crate) async fn resynthesize(model: &FabNet, device: &Device, source: Vec<f3
     let driver = Tensor::<2>::from_data(TensorData::new(driver, [1, dim]), device);
     let source_embedding = model.embed(source.clone());
     let generation = model.generate_from_embeddings(driver, &[source], vec![source_embedding]);
-    read(generation.fused.flatten(0, 3)).await
+    read(generation.fused.flatten::<1>(0, 3)).await
 }
 
 pub(crate) fn now_ms() -> f64 {

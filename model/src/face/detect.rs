@@ -60,8 +60,7 @@ fn normalise(values: &mut [f32]) {
 }
 
 async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, DetectError> {
-    let data = tensor.into_data_async().await.map_err(|e| DetectError(format!("{e:?}")))?;
-    data.try_to_vec::<f32>().map_err(|e| DetectError(format!("{e:?}")))
+    crate::readback::values(tensor).await.map_err(DetectError)
 }
 
 /// A candidate box with the regression offsets its network predicted.

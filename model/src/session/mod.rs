@@ -26,6 +26,7 @@ use crate::curriculum::{Curriculum, CurriculumEvent};
 use crate::data::{FrameSource, HostBatch, MakeBatch, Sampler, assemble};
 use crate::loss::{PercentileWindow, per_sample_l1};
 use crate::net::FabNet;
+use crate::readback::values as read;
 use crate::train::{Batch, Stage, TrainConfig, Trainer};
 
 /// Where a run stands: with the settings, all a checkpoint needs besides the weights and the
@@ -146,12 +147,6 @@ impl Session {
 
     pub fn optimizer_bytes(&self) -> Result<Bytes, SessionError> {
         self.trainer.optimizer().into_bytes().map_err(|e| SessionError(format!("cannot save the optimizer: {e:?}")))
-    }
-
-    /// Longer or shorter runs: a resumed run may change only its length (the stage boundary,
-    /// resolved when it began, stays).
-    pub fn set_epochs(&mut self, epochs: u64) {
-        self.settings.epochs = epochs;
     }
 
     /// The run in words, for the weights' provenance: what trained, how, and how far.
@@ -284,7 +279,7 @@ impl Session {
         let mut events = Vec::new();
         let every = self.settings.sample_every;
         let keep = every > 0 && (self.state.step + 1).is_multiple_of(every);
-        let (window, learning_rate, examples) = (self.window(), self.learning_rate(), host.size);
+        let (window, learning_rate, examples, size) = (self.window(), self.learning_rate(), host.size, host.image_size);
         let samples_of = keep.then(|| first_rows(&host, 4));
         let shards = to_shards(host, &self.shard_devices);
         let output = self.trainer.step_parallel(shards, window, learning_rate, keep).map_err(|e| e.to_string())?;
@@ -296,12 +291,10 @@ impl Session {
         self.state.batch += 1;
         events.push(SessionEvent::Step { epoch: self.state.epoch, step: self.state.step, loss, window, learning_rate, examples });
         if let (Some(generation), Some((rows, target, sources))) = (output.generation, samples_of) {
-            let size = target.len() / (rows * 3);
-            let size = (size as f64).sqrt() as usize;
-            let fused = read(generation.fused.narrow(0, 0, rows).flatten(0, 3)).await?;
+            let fused = read(generation.fused.narrow(0, 0, rows).flatten::<1>(0, 3)).await?;
             let mut masks = Vec::new();
             for w in generation.weights {
-                masks.push(read(w.narrow(0, 0, rows).flatten(0, 3)).await?);
+                masks.push(read(w.narrow(0, 0, rows).flatten::<1>(0, 3)).await?);
             }
             events.push(SessionEvent::Samples(SampleImages { step: self.state.step, size, rows, target, sources, fused, masks }));
         }
@@ -371,11 +364,6 @@ fn first_rows(host: &HostBatch, rows: usize) -> (usize, Vec<f32>, Vec<Vec<f32>>)
     let rows = rows.min(host.size);
     let n = rows * 3 * host.image_size * host.image_size;
     (rows, host.target[..n].to_vec(), host.sources.iter().map(|s| s[..n].to_vec()).collect())
-}
-
-async fn read(t: Tensor<1>) -> Result<Vec<f32>, String> {
-    let data = t.into_data_async().await.map_err(|e| format!("reading from the device failed: {e:?}"))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))
 }
 
 fn to_batch(host: HostBatch, device: &Device) -> Batch {
