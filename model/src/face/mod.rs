@@ -8,6 +8,7 @@ pub mod detect;
 pub mod frame;
 pub mod mtcnn;
 pub mod pose;
+pub mod stream;
 pub mod track;
 
 pub use boxes::BoundingBox;
@@ -16,4 +17,5 @@ pub use detect::{DetectParams, Detection, Detector};
 pub use frame::RgbFrame;
 pub use mtcnn::Mtcnn;
 pub use pose::HeadPose;
+pub use stream::{CropStream, CutTrack};
 pub use track::{Track, Tracker, TrackerParams};

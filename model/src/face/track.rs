@@ -52,22 +52,24 @@ impl Track {
     /// Boxes smoothed by a centred moving average (of centre and side) over `2 * radius + 1`
     /// frames, shorter at the ends; detector jitter would otherwise shake the crops.
     pub fn smoothed(&self, radius: usize) -> Vec<BoundingBox> {
+        (0..self.boxes.len()).map(|i| self.smoothed_at(i, radius)).collect()
+    }
+
+    /// The `i`-th box of [`Track::smoothed`]. It is final once the track has `radius` boxes
+    /// after it, or has ended: boxes are only ever appended.
+    pub fn smoothed_at(&self, i: usize, radius: usize) -> BoundingBox {
         let n = self.boxes.len();
-        (0..n)
-            .map(|i| {
-                let window = &self.boxes[i.saturating_sub(radius)..(i + radius + 1).min(n)];
-                let k = window.len() as f32;
-                let (mut cx, mut cy, mut w, mut h) = (0.0, 0.0, 0.0, 0.0);
-                for b in window {
-                    let (x, y) = b.center();
-                    cx += x / k;
-                    cy += y / k;
-                    w += b.width() / k;
-                    h += b.height() / k;
-                }
-                BoundingBox { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0, score: self.boxes[i].score }
-            })
-            .collect()
+        let window = &self.boxes[i.saturating_sub(radius)..(i + radius + 1).min(n)];
+        let k = window.len() as f32;
+        let (mut cx, mut cy, mut w, mut h) = (0.0, 0.0, 0.0, 0.0);
+        for b in window {
+            let (x, y) = b.center();
+            cx += x / k;
+            cy += y / k;
+            w += b.width() / k;
+            h += b.height() / k;
+        }
+        BoundingBox { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0, score: self.boxes[i].score }
     }
 }
 
@@ -171,6 +173,21 @@ impl Tracker {
         if a.track.len() >= self.params.min_length {
             self.finished.push(a.track);
         }
+    }
+
+    /// Tracks that ended (and were long enough) since the last call, for online use.
+    pub fn take_finished(&mut self) -> Vec<Track> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// The parameters the tracker links with.
+    pub fn params(&self) -> TrackerParams {
+        self.params
+    }
+
+    /// Frames pushed so far.
+    pub fn frames_seen(&self) -> usize {
+        self.frame
     }
 
     /// Tracks currently open (the webcam's live faces).
