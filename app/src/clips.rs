@@ -1,8 +1,11 @@
-//! The clips screen: videos and stills the user adds are decoded here, their faces found and
-//! grouped into tracks on the GPU, each track shown as a strip of the crops the network sees.
-//! A bad file is reported on its own card; the others carry on. Any clip's crop can be set by
-//! hand by drawing the face box on its first frame.
+//! The clips screen: videos and stills the user adds are decoded here, frame by frame, their
+//! faces found and followed into tracks on the GPU as the frames arrive, and cut into the crops
+//! the network sees; only crops are kept, so a clip's length costs crops, not frames. Each
+//! track is shown as a strip of those crops. A bad file is reported on its own card; the
+//! others carry on. Any clip's crop can be set by hand by drawing the face box on its first
+//! frame.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,21 +19,31 @@ use web_sys::{File, HtmlCanvasElement, HtmlInputElement};
 use fabnet_app::protocol::Frame;
 
 use crate::client::Engine;
-use crate::faces::{self, FaceTrack};
-use crate::media;
+use crate::faces::{self, FaceTrack, TrackCutter};
+use crate::media::{self, VideoReader};
 use crate::storage::{self, StoredClip, StoredTrack};
 
-/// Video frames are sampled at this rate, up to `MAX_FRAMES` (a few seconds): enough for
-/// tracks, light enough for a laptop GPU.
-const FPS: f64 = 10.0;
-const MAX_FRAMES: usize = 48;
+/// Video frames sampled per second unless the user picks another rate: enough for tracks,
+/// light enough for a laptop GPU.
+const DEFAULT_FPS: f64 = 10.0;
+const FPS_CHOICES: [f64; 6] = [1.0, 2.0, 5.0, 10.0, 15.0, 30.0];
 const THUMBS_PER_TRACK: usize = 8;
+/// Images per embedding call: bounds the worker's memory whatever a track's length.
+const EMBED_CHUNK: usize = 32;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClipState {
-    Decoding,
-    Detecting { done: usize, total: usize },
-    Ready { tracks: Vec<TrackView> },
+    /// Added before the model was ready; starts when it is.
+    Waiting,
+    /// Decoding and cutting tracks: `done` frames of `total` (when the length is known).
+    Working {
+        done: usize,
+        total: Option<usize>,
+        elapsed_ms: f64,
+    },
+    Ready {
+        tracks: Vec<TrackView>,
+    },
     Failed(String),
 }
 
@@ -52,7 +65,10 @@ impl TrackView {
     pub async fn new(engine: &Engine, frame_index: Vec<usize>, crops: Vec<RgbFrame>, manual: bool) -> Result<Self, String> {
         let size = engine.input_size();
         let inputs: Vec<Vec<f32>> = crops.iter().map(|c| faces::network_input(c, size)).collect();
-        let embeddings = engine.embed(&inputs).await?;
+        let mut embeddings = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(EMBED_CHUNK) {
+            embeddings.extend(engine.embed(chunk).await?);
+        }
         Self::embedded(&inputs, size, frame_index, crops, embeddings, manual)
     }
 
@@ -108,12 +124,12 @@ async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<
         Some(f) => Some(Frame::from(f)),
         None => storage::load_clip(id).await?.and_then(|c| c.first_frame),
     };
-    storage::save_clip(&StoredClip { id, name: clip.name, frames: clip.frames, first_frame, tracks }).await
+    storage::save_clip(&StoredClip { id, name: clip.name, frames: clip.frames, first_frame, tracks, fps: clip.fps }).await
 }
 
 /// The clips stored by an earlier visit, as they were (embeddings included; tracks whose
 /// embeddings do not fit the current model are embedded again).
-async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, store: Frames, next_id: StoredValue<usize>) -> Result<(), String> {
+async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, sources: Sources, next_id: StoredValue<usize>) -> Result<(), String> {
     let (stored, problems) = storage::load_clips().await?;
     let size = engine.input_size();
     let dim = engine.info().config.embedding_dim;
@@ -128,13 +144,22 @@ async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, store: Frames,
             let inputs: Vec<Vec<f32>> = crops.iter().map(|c| faces::network_input(c, size)).collect();
             tracks.push(TrackView::embedded(&inputs, size, t.frame_index.clone(), crops, t.embeddings.clone(), t.manual)?);
         }
-        if let Some(first) = c.first_frame.as_ref().and_then(|f| f.to_rgb().ok()) {
-            store.update_value(|s| {
-                s.insert(c.id, Rc::new(vec![first]));
-            });
-        }
+        let first = c.first_frame.as_ref().and_then(|f| f.to_rgb().ok());
+        sources.update_value(|s| {
+            s.insert(c.id, ClipSource { file: None, first, cancel: Rc::default() });
+        });
         next_id.set_value(next_id.get_value().max(c.id + 1));
-        clips.update(|all| all.push(ClipView { id: c.id, version: 0, name: c.name.clone(), frames: c.frames, state: ClipState::Ready { tracks } }));
+        let view = ClipView {
+            id: c.id,
+            version: 0,
+            name: c.name.clone(),
+            frames: c.frames,
+            fps: c.fps,
+            duration: None,
+            note: None,
+            state: ClipState::Ready { tracks },
+        };
+        clips.update(|all| all.push(view));
     }
     if !problems.is_empty() {
         return Err(format!("{} stored clip(s) could not be read: {}", problems.len(), problems.join("; ")));
@@ -148,98 +173,219 @@ pub struct ClipView {
     /// Bumped on every change, so that the list re-renders just the changed card.
     pub version: u64,
     pub name: String,
+    /// Frames decoded (1 for a still).
     pub frames: usize,
+    /// Frames sampled per second of video.
+    pub fps: f64,
+    /// The video's length in seconds, when known (not kept across reloads).
+    pub duration: Option<f64>,
+    /// Something the user should know about how the clip was read (it was stopped early).
+    pub note: Option<String>,
     pub state: ClipState,
 }
 
-type Frames = StoredValue<HashMap<usize, Rc<Vec<RgbFrame>>>, LocalStorage>;
+impl ClipView {
+    /// Seconds of video the clip's tracks cover, from the first frame of any track to the
+    /// end of the last; `None` for a still or before the tracks are cut.
+    pub fn span(&self) -> Option<f64> {
+        let ClipState::Ready { tracks } = &self.state else { return None };
+        let first = tracks.iter().filter_map(|t| t.frame_index.first()).min()?;
+        let last = tracks.iter().filter_map(|t| t.frame_index.last()).max()?;
+        (self.frames > 1).then(|| (last + 1 - first) as f64 / self.fps)
+    }
+}
 
-fn set_state(clips: RwSignal<Vec<ClipView>>, id: usize, state: ClipState) {
+/// What each clip was read from: the file while this page holds it (setting the crop by hand
+/// decodes it again), its first frame, and a switch that stops its decoding.
+struct ClipSource {
+    file: Option<File>,
+    first: Option<RgbFrame>,
+    cancel: Rc<Cell<bool>>,
+}
+
+type Sources = StoredValue<HashMap<usize, ClipSource>, LocalStorage>;
+
+fn update(clips: RwSignal<Vec<ClipView>>, id: usize, change: impl FnOnce(&mut ClipView)) {
     clips.update(|all| {
         if let Some(c) = all.iter_mut().find(|c| c.id == id) {
-            c.state = state;
+            change(c);
             c.version += 1;
         }
     });
 }
 
-/// Crops, thumbnails and embeddings of each track.
-async fn describe(engine: &Engine, frames: &[RgbFrame], tracks: Vec<FaceTrack>, manual: bool) -> Result<Vec<TrackView>, String> {
+fn set_state(clips: RwSignal<Vec<ClipView>>, id: usize, state: ClipState) {
+    update(clips, id, |c| c.state = state);
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// What cutting a clip gave.
+struct Cut {
+    tracks: Vec<FaceTrack>,
+    frames: usize,
+    first: Option<RgbFrame>,
+    duration: Option<f64>,
+    /// Seconds of video read when the user stopped it.
+    stopped_at: Option<f64>,
+    /// Why decoding ended before the video's end (a damaged file): the tracks cover what was read.
+    broken: Option<String>,
+}
+
+/// Decode `file` (a video sampled at `fps`, or a still) and cut its face tracks as frames
+/// arrive, showing progress on the clip's card. When `cancel` is set, stops and keeps the
+/// tracks cut so far.
+async fn cut(
+    engine: &Engine,
+    file: &File,
+    fps: f64,
+    cutter: impl FnOnce(bool) -> TrackCutter,
+    id: usize,
+    clips: RwSignal<Vec<ClipView>>,
+    cancel: &Cell<bool>,
+) -> Result<Cut, String> {
+    let started = now_ms();
+    if !media::is_video(file) {
+        let frame = media::decode_image(file).await?;
+        let mut cutter = cutter(true);
+        let faces = if cutter.detects() { engine.detect(&frame).await? } else { Vec::new() };
+        cutter.push(0, frame.clone(), &faces);
+        return Ok(Cut { tracks: cutter.finish(), frames: 1, first: Some(frame), duration: None, stopped_at: None, broken: None });
+    }
+    let mut reader = VideoReader::open(file, fps).await?;
+    let total = reader.frames();
+    update(clips, id, |c| c.duration = reader.duration());
+    let mut cutter = cutter(total == Some(1));
+    let (mut done, mut first, mut stopped_at, mut broken) = (0, None, None, None);
+    set_state(clips, id, ClipState::Working { done, total, elapsed_ms: 0.0 });
+    loop {
+        let frame = match reader.next_frame().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            // What was read before the damage is kept.
+            Err(e) if done > 0 => {
+                broken = Some(e);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if cancel.get() {
+            stopped_at = Some(done as f64 / fps);
+            break;
+        }
+        let faces = if cutter.detects() { engine.detect(&frame).await? } else { Vec::new() };
+        if first.is_none() {
+            first = Some(frame.clone());
+        }
+        cutter.push(done, frame, &faces);
+        done += 1;
+        set_state(clips, id, ClipState::Working { done, total, elapsed_ms: now_ms() - started });
+    }
+    Ok(Cut { tracks: cutter.finish(), frames: done, first, duration: reader.duration(), stopped_at, broken })
+}
+
+/// Tracks to show: thumbnails and embeddings of each.
+async fn describe(engine: &Engine, tracks: Vec<FaceTrack>, manual: bool) -> Result<Vec<TrackView>, String> {
     let mut views = Vec::new();
     for track in tracks {
-        let crops = track.frames.iter().zip(&track.boxes).map(|(&f, b)| faces::face_crop(&frames[f], b)).collect();
-        views.push(TrackView::new(engine, track.frames, crops, manual).await?);
+        views.push(TrackView::new(engine, track.frames, track.crops, manual).await?);
     }
     Ok(views)
 }
 
-async fn add_clip(engine: Rc<Engine>, file: File, id: usize, clips: RwSignal<Vec<ClipView>>, store: Frames) {
-    let decoded = if media::is_video(&file) { media::decode_video(&file, FPS, MAX_FRAMES).await } else { media::decode_image(&file).await.map(|f| vec![f]) };
-    let frames = match decoded {
-        Ok(f) => Rc::new(f),
-        Err(e) => return set_state(clips, id, ClipState::Failed(e)),
+/// Cut a clip's tracks (found by the detector, or the box the user drew) and show and store
+/// them; a failure is shown on the clip's card.
+async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, sources: Sources, manual: Option<BoundingBox>) {
+    let Some((file, cancel)) = sources.with_value(|s| s.get(&id).and_then(|c| Some((c.file.clone()?, c.cancel.clone())))) else { return };
+    cancel.set(false);
+    let Some(fps) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).map(|c| c.fps)) else { return };
+    let input = engine.input_size();
+    let new_cutter = |one_frame: bool| match manual {
+        Some(face) => TrackCutter::fixed(face, input),
+        None => TrackCutter::found(if one_frame { 1 } else { 2 }, input),
     };
-    clips.update(|all| {
-        all.iter_mut().filter(|c| c.id == id).for_each(|c| {
-            c.frames = frames.len();
-            c.version += 1;
-        })
-    });
-    store.update_value(|s| {
-        s.insert(id, frames.clone());
-    });
-    let total = frames.len();
-    set_state(clips, id, ClipState::Detecting { done: 0, total });
-    let min_length = if total > 1 { 2 } else { 1 };
     let result = async {
-        let tracks = faces::find_tracks(&engine, &frames, min_length, |done| set_state(clips, id, ClipState::Detecting { done, total })).await?;
-        if tracks.is_empty() {
+        let cut = cut(&engine, &file, fps, new_cutter, id, clips, &cancel).await?;
+        update(clips, id, |c| {
+            c.frames = cut.frames;
+            c.duration = cut.duration;
+            let of = cut.duration.map(|d| format!(" of {d:.1} s")).unwrap_or_default();
+            c.note = match (&cut.broken, cut.stopped_at) {
+                (Some(e), _) => Some(format!("{e}: the tracks cover the first {:.1} s{of}", cut.frames as f64 / fps)),
+                (None, Some(t)) => Some(format!("stopped at {t:.1} s{of}")),
+                (None, None) => None,
+            };
+        });
+        if let Some(first) = &cut.first {
+            sources.update_value(|s| {
+                if let Some(c) = s.get_mut(&id) {
+                    c.first = Some(first.clone());
+                }
+            });
+        }
+        if cut.tracks.is_empty() {
             return Err(format!("{}: no face found (draw the face box by hand with \"Set crop\")", file.name()));
         }
-        describe(&engine, &frames, tracks, false).await
+        Ok((describe(&engine, cut.tracks, manual.is_some()).await?, cut.first))
     }
     .await;
-    let ready = result.is_ok();
-    set_state(
-        clips,
-        id,
-        match result {
-            Ok(tracks) => ClipState::Ready { tracks },
-            Err(e) => ClipState::Failed(e),
-        },
-    );
-    if ready && let Err(e) = persist(clips, id, frames.first()).await {
-        // The clip stays usable; only the reload would miss it.
-        leptos::logging::warn!("{e}");
+    if clips.with_untracked(|all| all.iter().all(|c| c.id != id)) {
+        return; // removed meanwhile
+    }
+    match result {
+        Ok((tracks, first)) => {
+            set_state(clips, id, ClipState::Ready { tracks });
+            if let Err(e) = persist(clips, id, first.as_ref()).await {
+                // The clip stays usable; only the reload would miss it.
+                leptos::logging::warn!("{e}");
+            }
+        }
+        Err(e) => set_state(clips, id, ClipState::Failed(e)),
     }
 }
 
 #[component]
 pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>) -> impl IntoView {
-    let store: Frames = StoredValue::new_local(HashMap::new());
+    let sources: Sources = StoredValue::new_local(HashMap::new());
     let next_id = StoredValue::new(0usize);
     let problem = RwSignal::new(None::<String>);
-    // Bring back what an earlier visit stored, once the model is there to draw it.
+    let fps = RwSignal::new(DEFAULT_FPS);
+    // Once the model is there: bring back what an earlier visit stored, then start the clips
+    // added while it loaded.
     Effect::new(move |done: Option<bool>| {
         if done == Some(true) {
             return true;
         }
         let Some(engine) = engine.get() else { return false };
         spawn_local(async move {
-            if let Err(e) = restore(&engine, clips, store, next_id).await {
+            if let Err(e) = restore(&engine, clips, sources, next_id).await {
                 problem.set(Some(e));
+            }
+            let waiting: Vec<usize> = clips.with_untracked(|all| all.iter().filter(|c| c.state == ClipState::Waiting).map(|c| c.id).collect());
+            for id in waiting {
+                set_state(clips, id, ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 });
+                spawn_local(process(engine.clone(), id, clips, sources, None));
             }
         });
         true
     });
 
     let add_files = move |files: Vec<File>| {
-        let Some(engine) = engine.get_untracked() else { return };
         for file in files {
             let id = next_id.get_value();
             next_id.set_value(id + 1);
-            clips.update(|all| all.push(ClipView { id, version: 0, name: file.name(), frames: 0, state: ClipState::Decoding }));
-            spawn_local(add_clip(engine.clone(), file, id, clips, store));
+            let ready = engine.get_untracked();
+            let state = if ready.is_some() { ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 } } else { ClipState::Waiting };
+            let fps = fps.get_untracked();
+            clips.update(|all| all.push(ClipView { id, version: 0, name: file.name(), frames: 0, fps, duration: None, note: None, state }));
+            sources.update_value(|s| {
+                s.insert(id, ClipSource { file: Some(file), first: None, cancel: Rc::default() });
+            });
+            if let Some(engine) = ready {
+                spawn_local(process(engine, id, clips, sources, None));
+            }
         }
     };
     let on_pick = move |ev: leptos::ev::Event| {
@@ -253,37 +399,83 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
         let Some(list) = ev.data_transfer().and_then(|d| d.files()) else { return };
         add_files((0..list.length()).filter_map(|i| list.get(i)).collect());
     };
+    let on_fps = move |ev: leptos::ev::Event| {
+        if let Ok(v) = event_target_value(&ev).parse() {
+            fps.set(v);
+        }
+    };
 
     view! {
         <section class="panel clips" on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>
             <h2>"Clips"</h2>
-            <p class="hint">"Drop videos (mp4, webm, mov) or face photos here, or pick them. Frames are decoded in this browser; faces are found and followed on your GPU."</p>
-            <input type="file" multiple accept="video/*,image/*" data-testid="upload-input" on:change=on_pick
-                prop:disabled=move || engine.get().is_none() />
+            <p class="hint">"Drop videos (mp4, webm, mov) or face photos here, or pick them. Frames are decoded in this browser, the whole video; faces are found and followed on your GPU, and only the face crops are kept."</p>
+            <div class="clip-add">
+                <input type="file" multiple accept="video/*,image/*" data-testid="upload-input" on:change=on_pick />
+                <label>"frames per second of video "
+                    <select data-testid="clip-fps" on:change=on_fps>
+                        {FPS_CHOICES.iter().map(|&f| view! { <option value=f.to_string() selected={f == DEFAULT_FPS}>{f.to_string()}</option> }).collect_view()}
+                    </select>
+                </label>
+                {move || engine.get().is_none().then(|| view! { <span class="muted">"the model is loading: clips added now start when it is ready"</span> })}
+            </div>
             {move || problem.get().map(|e| view! { <p class="problem" data-testid="error">{e}</p> })}
             <ul class="clip-list" data-testid="clip-list">
                 <For each=move || clips.get() key=|c| (c.id, c.version) let:clip>
-                    <ClipCard clip=clip engine=engine clips=clips store=store />
+                    <ClipCard clip=clip engine=engine clips=clips sources=sources />
                 </For>
             </ul>
         </section>
     }
 }
 
+/// "1 min 20 s", "45 s".
+fn duration_text(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    if s >= 60 { format!("{} min {} s", s / 60, s % 60) } else { format!("{s} s") }
+}
+
 #[component]
-fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>, store: Frames) -> impl IntoView {
+fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>, sources: Sources) -> impl IntoView {
     let editing = RwSignal::new(false);
     let id = clip.id;
+    let cancel = move |_| sources.with_value(|s| s.get(&id).map(|c| c.cancel.set(true))).unwrap_or_default();
     let body = match clip.state.clone() {
-        ClipState::Decoding => view! { <p class="busy">"decoding…"</p> }.into_any(),
-        ClipState::Detecting { done, total } => view! { <p class="busy">{format!("finding faces: frame {done} of {total}")}</p> }.into_any(),
+        ClipState::Waiting => view! { <p class="busy" data-testid="clip-waiting">"waiting for the model to load…"</p> }.into_any(),
+        ClipState::Working { done, total, elapsed_ms } => {
+            let eta = total.filter(|_| done > 0).map(|t| elapsed_ms / 1000.0 / done as f64 * t.saturating_sub(done) as f64);
+            let text = match (total, eta) {
+                (Some(t), Some(eta)) => format!("finding and following faces: frame {done} of {t}, about {} left", duration_text(eta)),
+                (Some(t), None) => format!("finding and following faces: frame {done} of {t}"),
+                (None, _) => format!("finding and following faces: frame {done}"),
+            };
+            view! {
+                <div class="busy clip-progress" data-testid="clip-progress" data-done=done.to_string() data-total=total.map(|t| t.to_string()).unwrap_or_default()>
+                    {match total {
+                        Some(t) => view! { <progress max=t.to_string() value=done.to_string()></progress> }.into_any(),
+                        None => view! { <progress></progress> }.into_any(),
+                    }}
+                    <span>{text}</span>
+                    <button class="quiet" data-testid="clip-cancel" on:click=cancel>"Stop"</button>
+                </div>
+            }
+            .into_any()
+        }
         ClipState::Failed(e) => view! { <p class="problem" data-testid="error">{e}</p> }.into_any(),
         ClipState::Ready { tracks } => {
             let frames: usize = tracks.iter().map(|t| t.frames).sum();
-            let summary =
-                format!("{} face track{}, {frames} face crop{}", tracks.len(), if tracks.len() == 1 { "" } else { "s" }, if frames == 1 { "" } else { "s" });
+            let summary = format!(
+                "{} face track{}, {frames} face crop{} kept",
+                tracks.len(),
+                if tracks.len() == 1 { "" } else { "s" },
+                if frames == 1 { "" } else { "s" }
+            );
+            let span = clip.span().map(|s| {
+                let of = clip.duration.map(|d| format!(" of {d:.1} s")).unwrap_or_default();
+                view! { <p class="muted">"tracks cover " <span data-testid="clip-span">{format!("{s:.1}")}</span>{format!(" s{of} of video, sampled at {} frames/s", clip.fps)}</p> }
+            });
             view! {
                 <p data-testid="clip-summary">{summary}</p>
+                {span}
                 {tracks.into_iter().enumerate().map(|(k, t)| view! {
                     <div class="track" data-testid="face-track" data-frames=t.frames.to_string()>
                         <span class="track-label">{format!("track {} · {} frames{}", k + 1, t.frames, if t.manual { " · crop set by hand" } else { "" })}</span>
@@ -296,28 +488,37 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
             .into_any()
         }
     };
-    // A clip restored from storage keeps only its first frame: the crop can be set on a still.
-    let in_memory = store.with_value(|s| s.get(&id).map_or(0, |f| f.len())) == clip.frames;
-    let can_edit = clip.frames > 0 && in_memory && !matches!(clip.state, ClipState::Decoding | ClipState::Detecting { .. });
+    // Setting the crop by hand decodes the file again: not possible for a clip restored from
+    // storage, unless it is a still (its one frame is stored).
+    let editable = sources.with_value(|s| s.get(&id).is_some_and(|c| c.first.is_some() && (c.file.is_some() || clip.frames == 1)));
+    let can_edit = editable && matches!(clip.state, ClipState::Ready { .. } | ClipState::Failed(_));
     let remove = move |_| {
         clips.update(|all| all.retain(|c| c.id != id));
-        store.update_value(|s| {
-            s.remove(&id);
+        sources.update_value(|s| {
+            if let Some(c) = s.remove(&id) {
+                c.cancel.set(true);
+            }
         });
         spawn_local(async move {
             let _ = storage::delete_clip(id).await;
         });
     };
+    let frames_text = match clip.frames {
+        0 => String::new(),
+        1 => "still".to_string(),
+        n => format!("{n} frames"),
+    };
     view! {
         <li class="clip">
             <div class="clip-head">
                 <strong>{clip.name.clone()}</strong>
-                <span class="muted">{if clip.frames > 1 { format!("{} frames", clip.frames) } else if clip.frames == 1 { "still".to_string() } else { String::new() }}</span>
+                <span class="muted">{frames_text}</span>
                 {can_edit.then(|| view! { <button data-testid="crop-edit" on:click=move |_| editing.update(|e| *e = !*e)>"Set crop"</button> })}
                 <button class="quiet" data-testid="clip-remove" on:click=remove>"Remove"</button>
             </div>
+            {clip.note.clone().map(|n| view! { <p class="muted" data-testid="clip-note">{n}</p> })}
             {body}
-            {move || editing.get().then(|| view! { <CropEditor id=id engine=engine clips=clips store=store editing=editing /> })}
+            {move || editing.get().then(|| view! { <CropEditor id=id engine=engine clips=clips sources=sources editing=editing /> })}
         </li>
     }
 }
@@ -328,12 +529,12 @@ fn CropEditor(
     id: usize,
     engine: Signal<Option<Rc<Engine>>, LocalStorage>,
     clips: RwSignal<Vec<ClipView>>,
-    store: Frames,
+    sources: Sources,
     editing: RwSignal<bool>,
 ) -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let drag = RwSignal::new(None::<(f64, f64, f64, f64)>);
-    let first = store.with_value(|s| s.get(&id).and_then(|f| f.first().cloned()));
+    let first = sources.with_value(|s| s.get(&id).and_then(|c| c.first.clone()));
     let redraw = move || {
         let (Some(canvas), Some(frame)) = (canvas_ref.get(), first.as_ref()) else { return };
         let canvas: HtmlCanvasElement = canvas;
@@ -356,7 +557,6 @@ fn CropEditor(
     let pressed = RwSignal::new(false);
     let apply = move |_| {
         let (Some((x0, y0, x1, y1)), Some(engine)) = (drag.get_untracked(), engine.get_untracked()) else { return };
-        let Some(frames) = store.with_value(|s| s.get(&id).cloned()) else { return };
         let side = (x1 - x0).abs().max((y1 - y0).abs()) as f32;
         if side < 8.0 {
             return;
@@ -364,18 +564,26 @@ fn CropEditor(
         let (x, y) = (x0.min(x1) as f32, y0.min(y1) as f32);
         let face = BoundingBox { x1: x, y1: y, x2: x + side, y2: y + side, score: 1.0 };
         editing.set(false);
-        spawn_local(async move {
-            let track = faces::manual_track(frames.len(), face);
-            let state = match describe(&engine, &frames, vec![track], true).await {
-                Ok(tracks) => ClipState::Ready { tracks },
-                Err(e) => ClipState::Failed(e),
-            };
-            set_state(clips, id, state);
-            if let Err(e) = persist(clips, id, frames.first()).await {
-                // The clip stays usable; only the reload would miss it.
-                leptos::logging::warn!("{e}");
+        let still = sources.with_value(|s| s.get(&id).filter(|c| c.file.is_none()).and_then(|c| c.first.clone()));
+        match still {
+            // A still restored from storage: its one stored frame is the clip.
+            Some(frame) => spawn_local(async move {
+                let mut cutter = TrackCutter::fixed(face, engine.input_size());
+                cutter.push(0, frame.clone(), &[]);
+                let state = match describe(&engine, cutter.finish(), true).await {
+                    Ok(tracks) => ClipState::Ready { tracks },
+                    Err(e) => ClipState::Failed(e),
+                };
+                set_state(clips, id, state);
+                if let Err(e) = persist(clips, id, Some(&frame)).await {
+                    leptos::logging::warn!("{e}");
+                }
+            }),
+            None => {
+                set_state(clips, id, ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 });
+                spawn_local(process(engine, id, clips, sources, Some(face)));
             }
-        });
+        }
     };
     view! {
         <div class="crop-editor">

@@ -3,17 +3,26 @@
 //! and the network sees the paper's centre crop of that.
 
 use fabnet::data::CropJitter;
-use fabnet::face::{BoundingBox, CropGeometry, RgbFrame, Tracker, TrackerParams};
+use fabnet::face::{BoundingBox, CropGeometry, CropStream, CutTrack, Detection, RgbFrame, TrackerParams};
 
-use crate::client::Engine;
+/// Frames each side of the moving average that smooths a track's boxes (as `fabnet prepare`).
+const SMOOTHING: usize = 2;
 
-/// Side of the stored face crops: room for the training jitter at the browser presets' 64 px
-/// input, at a quarter of `fabnet prepare`'s 224 px memory.
-const CROP_SIZE: usize = 128;
+/// Side of the stored face crops for a network of input side `input`: the network sees the
+/// centre 170/256 of a crop, so this keeps real pixels under it (128 px at the 64 px presets,
+/// a quarter of `fabnet prepare`'s 224 px memory; more for bigger networks).
+pub fn crop_size(input: usize) -> usize {
+    (input * 256).div_ceil(170).next_multiple_of(8).max(128)
+}
 
-/// The face as `fabnet prepare` frames it (what training samples from).
-pub fn face_crop(frame: &RgbFrame, face: &BoundingBox) -> RgbFrame {
-    let geometry = CropGeometry { size: CROP_SIZE, ..CropGeometry::default() };
+fn geometry(input: usize) -> CropGeometry {
+    CropGeometry { size: crop_size(input), ..CropGeometry::default() }
+}
+
+/// The face as `fabnet prepare` frames it (what training samples from), for a network of
+/// input side `input`.
+pub fn face_crop(frame: &RgbFrame, face: &BoundingBox, input: usize) -> RgbFrame {
+    let geometry = geometry(input);
     geometry.crop(frame, &geometry.window(face))
 }
 
@@ -24,26 +33,57 @@ pub fn network_input(crop: &RgbFrame, size: usize) -> Vec<f32> {
     CropJitter::CENTRE.apply(crop, size).into_iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0).collect()
 }
 
-/// One face followed through a clip.
+/// One face followed through a clip: the frame each crop came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaceTrack {
-    /// Index of each frame in the clip.
     pub frames: Vec<usize>,
-    pub boxes: Vec<BoundingBox>,
+    pub crops: Vec<RgbFrame>,
 }
 
-/// Detect faces in every frame and link them into tracks (at least `min_length` frames).
-pub async fn find_tracks(engine: &Engine, frames: &[RgbFrame], min_length: usize, progress: impl Fn(usize)) -> Result<Vec<FaceTrack>, String> {
-    let mut tracker = Tracker::new(TrackerParams { min_length, ..TrackerParams::default() });
-    for (i, frame) in frames.iter().enumerate() {
-        let faces = engine.detect(frame).await?;
-        tracker.push_frame(frame, &faces);
-        progress(i + 1);
+impl From<CutTrack> for FaceTrack {
+    fn from(t: CutTrack) -> Self {
+        Self { frames: t.frames().collect(), crops: t.crops }
     }
-    Ok(tracker.finish().into_iter().map(|t| FaceTrack { frames: t.frames().collect(), boxes: t.smoothed(2) }).collect())
 }
 
-/// A fixed box the user drew, for every frame of the clip.
-pub fn manual_track(frames: usize, face: BoundingBox) -> FaceTrack {
-    FaceTrack { frames: (0..frames).collect(), boxes: vec![face; frames] }
+/// Frames in, face tracks out, holding only the few frames the crops still need: detected
+/// faces are linked into tracks (at least `min_length` frames) and cut as they go; or, when
+/// the user drew the box, that box is cut from every frame.
+pub enum TrackCutter {
+    Found(Box<CropStream>),
+    Fixed { face: BoundingBox, input: usize, track: FaceTrack },
+}
+
+impl TrackCutter {
+    pub fn found(min_length: usize, input: usize) -> Self {
+        Self::Found(Box::new(CropStream::new(TrackerParams { min_length, ..TrackerParams::default() }, geometry(input), SMOOTHING)))
+    }
+
+    pub fn fixed(face: BoundingBox, input: usize) -> Self {
+        Self::Fixed { face, input, track: FaceTrack { frames: Vec::new(), crops: Vec::new() } }
+    }
+
+    /// Whether frames need the detector.
+    pub fn detects(&self) -> bool {
+        matches!(self, Self::Found(_))
+    }
+
+    /// The next frame (its index in the clip) and the faces found in it.
+    pub fn push(&mut self, index: usize, frame: RgbFrame, faces: &[Detection]) {
+        match self {
+            Self::Found(stream) => stream.push(frame, faces),
+            Self::Fixed { face, input, track } => {
+                track.crops.push(face_crop(&frame, face, *input));
+                track.frames.push(index);
+            }
+        }
+    }
+
+    /// The tracks, ordered by first frame. Track frame numbers count pushed frames.
+    pub fn finish(self) -> Vec<FaceTrack> {
+        match self {
+            Self::Found(stream) => stream.finish().into_iter().map(FaceTrack::from).collect(),
+            Self::Fixed { track, .. } => vec![track],
+        }
+    }
 }

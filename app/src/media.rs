@@ -22,8 +22,11 @@ fn canvas(width: u32, height: u32) -> Result<(HtmlCanvasElement, CanvasRendering
     let canvas: HtmlCanvasElement = document()?.create_element("canvas").map_err(js_err("no canvas"))?.dyn_into().map_err(|_| "no canvas")?;
     canvas.set_width(width);
     canvas.set_height(height);
+    // Frames are read back from these canvases: a CPU-backed one reads without a GPU round trip.
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"willReadFrequently".into(), &JsValue::TRUE).map_err(js_err("no 2d context"))?;
     let ctx = canvas
-        .get_context("2d")
+        .get_context_with_context_options("2d", &options)
         .map_err(js_err("no 2d context"))?
         .ok_or("no 2d context")?
         .dyn_into::<CanvasRenderingContext2d>()
@@ -62,48 +65,131 @@ pub async fn decode_image(file: &File) -> Result<RgbFrame, String> {
     read_frame(&ctx, w, h)
 }
 
-/// Resolves on the first `ok` event of `target`, rejects on its first `error` event.
-async fn next_event(target: &web_sys::EventTarget, ok: &str) -> Result<(), ()> {
+/// How long the browser may take to produce a frame before the file counts as stalled.
+const STALL_MS: i32 = 15_000;
+
+enum Waited {
+    Fired,
+    Failed,
+    TimedOut,
+}
+
+/// Waits for the first `ok` event of `target`, its first `error` event, or `STALL_MS`.
+async fn next_event(target: &web_sys::EventTarget, ok: &str) -> Waited {
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
         let opts = web_sys::AddEventListenerOptions::new();
         opts.set_once(true);
         let _ = target.add_event_listener_with_callback_and_add_event_listener_options(ok, &resolve, &opts);
         let _ = target.add_event_listener_with_callback_and_add_event_listener_options("error", &reject, &opts);
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_1(&reject, STALL_MS, &JsValue::from_str("stalled"));
+        }
     });
-    JsFuture::from(promise).await.map(|_| ()).map_err(|_| ())
+    match JsFuture::from(promise).await {
+        Ok(_) => Waited::Fired,
+        Err(e) if e.as_string().as_deref() == Some("stalled") => Waited::TimedOut,
+        Err(_) => Waited::Failed,
+    }
 }
 
-/// Decode up to `max_frames` frames of a video file, `fps` per second from its start.
-pub async fn decode_video(file: &File, fps: f64, max_frames: usize) -> Result<Vec<RgbFrame>, String> {
-    let undecodable = || format!("{} is not a video this browser can decode", file.name());
-    let url = Url::create_object_url_with_blob(file).map_err(js_err("cannot read the file"))?;
-    let video: HtmlVideoElement = document()?.create_element("video").map_err(js_err("no video element"))?.dyn_into().map_err(|_| "no video")?;
-    video.set_muted(true);
-    video.set_preload("auto");
-    video.set_src(&url);
-    let result = async {
-        next_event(&video, "loadeddata").await.map_err(|_| undecodable())?;
-        let (vw, vh) = (video.video_width(), video.video_height());
+/// A video file read frame by frame, `fps` frames per second from its start to its end, by
+/// seeking a `<video>` element: only the current frame is ever in memory, whatever the clip's
+/// length. The element and its object URL go when the reader is dropped.
+pub struct VideoReader {
+    name: String,
+    video: HtmlVideoElement,
+    url: String,
+    ctx: CanvasRenderingContext2d,
+    size: (u32, u32),
+    fps: f64,
+    duration: Option<f64>,
+    next: usize,
+}
+
+impl VideoReader {
+    pub async fn open(file: &File, fps: f64) -> Result<Self, String> {
+        let name = file.name();
+        let url = Url::create_object_url_with_blob(file).map_err(js_err("cannot read the file"))?;
+        let video: HtmlVideoElement = document()?.create_element("video").map_err(js_err("no video element"))?.dyn_into().map_err(|_| "no video")?;
+        video.set_muted(true);
+        video.set_preload("auto");
+        video.set_src(&url);
+        let (_, ctx) = canvas(1, 1)?;
+        let mut reader = Self { name, video, url, ctx, size: (0, 0), fps, duration: None, next: 0 };
+        reader.wait("loadeddata", 0.0).await?;
+        let (vw, vh) = (reader.video.video_width(), reader.video.video_height());
         if vw == 0 || vh == 0 {
-            return Err(undecodable());
+            return Err(reader.undecodable());
         }
-        let (w, h) = fitted(vw, vh);
-        let (_, ctx) = canvas(w, h)?;
-        let duration = video.duration();
-        let count = if duration.is_finite() { ((duration * fps).floor() as usize).clamp(1, max_frames) } else { 1 };
-        let mut frames = Vec::with_capacity(count);
-        for i in 0..count {
-            video.set_current_time(i as f64 / fps);
-            next_event(&video, "seeked").await.map_err(|_| undecodable())?;
-            ctx.draw_image_with_html_video_element_and_dw_and_dh(&video, 0.0, 0.0, w as f64, h as f64).map_err(js_err("cannot draw the frame"))?;
-            frames.push(read_frame(&ctx, w, h)?);
+        reader.size = fitted(vw, vh);
+        let (_, ctx) = canvas(reader.size.0, reader.size.1)?;
+        reader.ctx = ctx;
+        reader.duration = Some(reader.video.duration()).filter(|d| d.is_finite() && *d > 0.0);
+        if reader.duration.is_none() {
+            // A MediaRecorder webm has no duration in its header; seeking far past the end
+            // makes the browser find it.
+            reader.video.set_current_time(1e9);
+            reader.wait("seeked", 0.0).await?;
+            reader.duration = Some(reader.video.duration()).filter(|d| d.is_finite() && *d > 0.0);
         }
-        Ok(frames)
+        Ok(reader)
     }
-    .await;
-    video.remove_attribute("src").ok();
-    Url::revoke_object_url(&url).ok();
-    result
+
+    fn undecodable(&self) -> String {
+        format!("{} is not a video this browser can decode", self.name)
+    }
+
+    async fn wait(&self, event: &str, at: f64) -> Result<(), String> {
+        match next_event(&self.video, event).await {
+            Waited::Fired => Ok(()),
+            Waited::Failed if at > 0.0 => {
+                // `video.error.message` (read by name: web-sys's MediaError is not enabled).
+                let message = js_sys::Reflect::get(&self.video, &"error".into()).and_then(|e| js_sys::Reflect::get(&e, &"message".into()));
+                let why = message.ok().and_then(|m| m.as_string()).filter(|m| !m.is_empty()).map(|m| format!(" ({m})")).unwrap_or_default();
+                Err(format!("{}: the browser could not decode the video at {at:.1} s{why}; the file may be damaged", self.name))
+            }
+            Waited::Failed => Err(self.undecodable()),
+            Waited::TimedOut => {
+                Err(format!("{}: the browser stopped decoding at {at:.1} s (nothing for {} s); the file may be damaged", self.name, STALL_MS / 1000))
+            }
+        }
+    }
+
+    /// Length in seconds, when the file tells (or the browser found it).
+    pub fn duration(&self) -> Option<f64> {
+        self.duration
+    }
+
+    /// Frames the reader will give, when the length is known.
+    pub fn frames(&self) -> Option<usize> {
+        self.duration.map(|d| ((d * self.fps).floor() as usize).max(1))
+    }
+
+    /// The next frame, or `None` past the end.
+    pub async fn next_frame(&mut self) -> Result<Option<RgbFrame>, String> {
+        if self.frames().is_some_and(|n| self.next >= n) {
+            return Ok(None);
+        }
+        let at = self.next as f64 / self.fps;
+        self.video.set_current_time(at);
+        self.wait("seeked", at).await?;
+        // Without a known length, the end is where seeking stops moving forward.
+        if self.duration.is_none() && self.next > 0 && self.video.current_time() + 0.5 / self.fps < at {
+            return Ok(None);
+        }
+        let (w, h) = self.size;
+        self.ctx.draw_image_with_html_video_element_and_dw_and_dh(&self.video, 0.0, 0.0, w as f64, h as f64).map_err(js_err("cannot draw the frame"))?;
+        self.next += 1;
+        read_frame(&self.ctx, w, h).map(Some)
+    }
+}
+
+impl Drop for VideoReader {
+    fn drop(&mut self) {
+        self.video.remove_attribute("src").ok();
+        self.video.load();
+        Url::revoke_object_url(&self.url).ok();
+    }
 }
 
 /// Planar RGB in [0, 1] (`size` x `size`) as a PNG data URL, for thumbnails.

@@ -29,6 +29,30 @@ pub struct StoredClip {
     /// The first frame, for setting the crop by hand after a reload.
     pub first_frame: Option<Frame>,
     pub tracks: Vec<StoredTrack>,
+    /// Frames sampled per second of video (a track's frame `i` is at `i / fps` s).
+    pub fps: f64,
+}
+
+/// A clip as stored before the sampling rate was chosen per clip (always 10 frames/s).
+#[derive(Deserialize)]
+struct StoredClipV0 {
+    id: usize,
+    name: String,
+    frames: usize,
+    first_frame: Option<Frame>,
+    tracks: Vec<StoredTrack>,
+}
+
+impl From<StoredClipV0> for StoredClip {
+    fn from(c: StoredClipV0) -> Self {
+        Self { id: c.id, name: c.name, frames: c.frames, first_frame: c.first_frame, tracks: c.tracks, fps: 10.0 }
+    }
+}
+
+/// A stored clip in today's layout or the one before (bincode ignores trailing bytes, so
+/// today's is tried first).
+fn unblob_clip(value: &JsValue) -> Result<StoredClip, String> {
+    unblob::<StoredClip>(value).or_else(|_| unblob::<StoredClipV0>(value).map(StoredClip::from))
 }
 
 impl StoredTrack {
@@ -89,7 +113,7 @@ pub async fn save_clip(clip: &StoredClip) -> Result<(), String> {
 
 /// One stored clip, if there is one under `id`.
 pub async fn load_clip(id: usize) -> Result<Option<StoredClip>, String> {
-    get(CLIPS, (id as f64).into()).await?.map(|v| unblob(&v)).transpose()
+    get(CLIPS, (id as f64).into()).await?.map(|v| unblob_clip(&v)).transpose()
 }
 
 pub async fn delete_clip(id: usize) -> Result<(), String> {
@@ -108,7 +132,7 @@ pub async fn load_clips() -> Result<(Vec<StoredClip>, Vec<String>), String> {
     let mut clips = Vec::new();
     let mut problems = Vec::new();
     for v in values {
-        match unblob::<StoredClip>(&v) {
+        match unblob_clip(&v) {
             Ok(c) => clips.push(c),
             Err(e) => problems.push(e),
         }

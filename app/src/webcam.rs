@@ -134,7 +134,7 @@ async fn live_step(
     face_seen.set(face.is_some());
     if let Some(b) = face {
         let size = engine.input_size();
-        let input = faces::network_input(&faces::face_crop(&frame, &b), size);
+        let input = faces::network_input(&faces::face_crop(&frame, &b, size), size);
         let (mut out, outputs) = engine.embed_with_head(std::slice::from_ref(&input)).await?;
         embedding.set(out.pop());
         match outputs.and_then(|mut o| o.pop()) {

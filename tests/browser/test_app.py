@@ -3,9 +3,12 @@
     python3 tests/browser/test_app.py DIST_DIR DATA_DIR [SCREENSHOT_DIR]
 
 Serves DIST_DIR on 127.0.0.1, drives Chromium through chromedriver (selenium), and checks:
-the models load (in the engine worker); the real carphone clip becomes one face track; a file
-that is not a video is reported on its own card while the rest keeps working; a crop drawn by
-hand replaces the detected one; the explorer plots every embedded face, lists a face's nearest
+the models load (in the engine worker); the real carphone clip, added before they did, becomes
+one face track; a file that is not a video is reported on its own card while the rest keeps
+working; a 24 s clip is read whole (its tracks cover 20 s or more), and can be stopped part-way
+keeping what was cut; a webm without a duration (as MediaRecorder writes) is read to its end; a
+damaged video keeps the tracks read before the damage and says where it stopped; a crop drawn
+by hand replaces the detected one in every frame; the explorer plots every embedded face, lists a face's nearest
 neighbours and drives a source face with another's embedding; training a small preset for a
 few steps lowers the loss, with pause and resume, while the page stays responsive; the
 downloaded weights give `fabnet embed` (FABNET_BIN, default target/debug/fabnet) the app's
@@ -30,6 +33,7 @@ from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 DIST, DATA = sys.argv[1], sys.argv[2]
 SHOTS = sys.argv[3] if len(sys.argv) > 3 else None
@@ -122,20 +126,108 @@ def main():
 
     def loads():
         driver.get(url)
+        # A clip added while the models load is queued, not dropped (checked once they are in).
+        testid(driver, "upload-input")[0].send_keys(os.path.join(DATA, "carphone_pristine.mp4"))
+        early = "waiting" if testid(driver, "clip-waiting") else "already loaded"
+        print(f"     clip added before the models were ready: {early}")
         wait_for(driver, "the models to load", lambda d: testid(d, "model-ready"))
         assert "carphone" in driver.execute_script(
             "return document.querySelector('[data-testid=about-weights]').textContent"), "about panel names its data"
         shot(driver, "1-ready")
 
     def clip_becomes_a_track():
-        testid(driver, "upload-input")[0].send_keys(os.path.join(DATA, "carphone_pristine.mp4"))
+        # The clip added while the page loaded (4 s at 10 frames/s).
         summary = wait_for(driver, "the clip's face tracks", lambda d: testid(d, "clip-summary"))
         assert summary[0].text.startswith("1 face track"), summary[0].text
         track = testid(driver, "face-track")[0]
         frames = int(track.get_attribute("data-frames"))
         assert frames >= 30, f"{frames} frames in the track"
         assert len(track.find_elements(By.TAG_NAME, "img")) >= 4, "thumbnails"
+        span = float(testid(driver, "clip-span")[0].text)
+        assert 3.0 <= span <= 4.1, f"the track covers {span} s of a 4 s clip"
         shot(driver, "2-clip")
+
+    def card(name):
+        """The clip card of the file called `name`."""
+        cards = [c for c in driver.find_elements(By.CSS_SELECTOR, "li.clip") if name in c.text]
+        return cards[0] if cards else None
+
+    def clip_card_done(name):
+        c = card(name)
+        return c if c and (c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]") or c.find_elements(By.CSS_SELECTOR, "[data-testid=error]")) else None
+
+    def remove(name):
+        card(name).find_element(By.CSS_SELECTOR, "[data-testid=clip-remove]").click()
+        wait_for(driver, f"{name} removed", lambda d: card(name) is None)
+
+    def upload_at(path, fps):
+        Select(testid(driver, "clip-fps")[0]).select_by_value(str(fps))
+        testid(driver, "upload-input")[0].send_keys(path)
+        Select(testid(driver, "clip-fps")[0]).select_by_value("10")
+
+    def long_clip_is_used_whole():
+        # 24 s (carphone six times over), sampled at 1 frame/s: every second of it is read.
+        path = os.path.join(tmp, "long-talk.mp4")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "5", "-i", os.path.join(DATA, "carphone_pristine.mp4"),
+                        "-c:v", "libx264", "-preset", "ultrafast", path], check=True)
+        upload_at(path, 1)
+        progress = wait_for(driver, "the long clip's progress", lambda d: [p for p in testid(d, "clip-progress") if p.get_attribute("data-total")])[0]
+        assert progress.get_attribute("data-total") == "24", f"{progress.get_attribute('data-total')} frames planned for 24 s at 1 frame/s"
+        shot(driver, "2b-long-clip-progress")
+        done = wait_for(driver, "the long clip's tracks", lambda d: clip_card_done("long-talk.mp4"), timeout=600)
+        assert not done.find_elements(By.CSS_SELECTOR, "[data-testid=error]"), done.text
+        span = float(done.find_element(By.CSS_SELECTOR, "[data-testid=clip-span]").text)
+        assert span >= 20.0, f"the tracks cover {span} s of 24 s"
+        assert "24 frames" in done.text, done.text
+        shot(driver, "2c-long-clip")
+        remove("long-talk.mp4")
+
+    def long_clip_can_be_stopped():
+        # The same 24 s at 10 frames/s, stopped after a few frames: what was cut is kept.
+        upload_at(os.path.join(tmp, "long-talk.mp4"), 10)
+        wait_for(driver, "a few frames done", lambda d: [p for p in testid(d, "clip-progress") if int(p.get_attribute("data-done") or 0) >= 4])
+        card("long-talk.mp4").find_element(By.CSS_SELECTOR, "[data-testid=clip-cancel]").click()
+        done = wait_for(driver, "the stopped clip's tracks", lambda d: clip_card_done("long-talk.mp4"))
+        note = done.find_element(By.CSS_SELECTOR, "[data-testid=clip-note]").text
+        assert note.startswith("stopped at") and "of 24.0 s" in note, note
+        assert done.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]"), done.text
+        frames = int(done.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
+        assert 4 <= frames < 240, f"{frames} frames read before stopping"
+        remove("long-talk.mp4")
+
+    def damaged_video_keeps_what_was_read():
+        # 16 s with bytes garbled from a third of the file on: Chromium stops decoding part-way.
+        clean = os.path.join(tmp, "clean.mp4")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", "3", "-i", os.path.join(DATA, "carphone_pristine.mp4"),
+                        "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", clean], check=True)
+        data = bytearray(open(clean, "rb").read())
+        for i in range(len(data) // 3, len(data), 997):
+            data[i] = (data[i] * 31 + 7) % 256
+        path = os.path.join(tmp, "damaged.mp4")
+        open(path, "wb").write(bytes(data))
+        upload_at(path, 1)
+        done = wait_for(driver, "the damaged video's card", lambda d: clip_card_done("damaged.mp4") and card("damaged.mp4").find_elements(By.CSS_SELECTOR, "[data-testid=clip-note]") and card("damaged.mp4"), timeout=300)
+        note = done.find_element(By.CSS_SELECTOR, "[data-testid=clip-note]").text
+        assert "could not decode" in note and "the tracks cover the first" in note, note
+        assert done.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]"), f"the tracks read before the damage are kept: {done.text}"
+        print(f"     damaged video: {note}")
+        shot(driver, "2d-damaged-video")
+        remove("damaged.mp4")
+
+    def recording_without_duration_is_read_to_its_end():
+        # A live-muxed webm has no duration in its header, as MediaRecorder's have not.
+        path = os.path.join(tmp, "recorded.webm")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", os.path.join(DATA, "carphone_pristine.mp4"),
+                        "-c:v", "libvpx", "-b:v", "300k", "-f", "webm", "-live", "1", path], check=True)
+        upload_at(path, 2)
+        done = wait_for(driver, "the recording's tracks", lambda d: clip_card_done("recorded.webm"), timeout=300)
+        assert not done.find_elements(By.CSS_SELECTOR, "[data-testid=error]"), done.text
+        # The browser finds 3.97 s (the live muxer's last timestamp): 7 frames at 2 frames/s.
+        frames = int(done.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
+        assert frames >= 7, f"{frames} frames of 4 s at 2 frames/s: {done.text}"
+        span = float(done.find_element(By.CSS_SELECTOR, "[data-testid=clip-span]").text)
+        assert span >= 3.0, f"the tracks cover {span} s of 4 s"
+        remove("recorded.webm")
 
     def upload_junk(input_testid, name, text):
         """Give a file input a text file called `name`; return the error shown for it."""
@@ -152,6 +244,7 @@ def main():
         shot(driver, "3-bad-file")
 
     def crop_by_hand():
+        before = testid(driver, "face-track")[0].find_element(By.TAG_NAME, "img").get_attribute("src")
         testid(driver, "crop-edit")[0].click()
         canvas = wait_for(driver, "the crop editor", lambda d: testid(d, "crop-canvas"))[0]
         wait_for(driver, "the first frame drawn", lambda d: canvas.size["width"] > 50)
@@ -162,6 +255,9 @@ def main():
             .click_and_hold().move_by_offset(int(50 * scale), int(55 * scale)).release().perform()
         testid(driver, "crop-apply")[0].click()
         wait_for(driver, "the hand-set crop", lambda d: "crop set by hand" in d.find_element(By.CSS_SELECTOR, "[data-testid=face-track]").text)
+        track = testid(driver, "face-track")[0]
+        assert int(track.get_attribute("data-frames")) == 40, "the box is cut from every frame of the clip (decoded again)"
+        assert track.find_element(By.TAG_NAME, "img").get_attribute("src") != before, "the crop itself changed"
         shot(driver, "4-manual-crop")
 
     def explorer_shows_points_and_neighbours():
@@ -300,6 +396,10 @@ def main():
     check("page loads the models", loads)
     check("a clip becomes a face track", clip_becomes_a_track)
     check("a bad file is reported alone", bad_file_is_reported_alone)
+    check("a long clip is used whole", long_clip_is_used_whole)
+    check("a long clip can be stopped, keeping its tracks", long_clip_can_be_stopped)
+    check("a recording without a duration is read to its end", recording_without_duration_is_read_to_its_end)
+    check("a damaged video keeps what was read, and says so", damaged_video_keeps_what_was_read)
     check("a crop can be set by hand", crop_by_hand)
     check("the explorer shows points and neighbours", explorer_shows_points_and_neighbours)
     check("a face can be driven by another (re-synthesis)", resynthesis)
