@@ -77,20 +77,23 @@ impl FabNetConfig {
         self
     }
 
+    /// Bounds far above the paper's network (256 px, width 32, 256-d, 3 views), so that a
+    /// damaged or hostile weights file is refused before it asks for gigabytes.
+    pub const MAX_IMAGE_SIZE: usize = 1024;
+    pub const MAX_BASE_WIDTH: usize = 256;
+    pub const MAX_EMBEDDING_DIM: usize = 4096;
+    pub const MAX_SOURCE_VIEWS: usize = 16;
+
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.image_size < 32 || !self.image_size.is_power_of_two() {
-            return Err(ConfigError(format!("image_size must be a power of two of at least 32, got {}", self.image_size)));
+        if self.image_size < 32 || !self.image_size.is_power_of_two() || self.image_size > Self::MAX_IMAGE_SIZE {
+            return Err(ConfigError(format!("image_size must be a power of two from 32 to {}, got {}", Self::MAX_IMAGE_SIZE, self.image_size)));
         }
-        if self.base_width == 0 {
-            return Err(ConfigError("base_width must be at least 1".into()));
-        }
-        if self.embedding_dim == 0 {
-            return Err(ConfigError("embedding_dim must be at least 1".into()));
-        }
-        if self.source_views == 0 {
-            return Err(ConfigError("source_views must be at least 1".into()));
-        }
-        Ok(())
+        let within = |name: &str, value: usize, max: usize| {
+            if (1..=max).contains(&value) { Ok(()) } else { Err(ConfigError(format!("{name} must be from 1 to {max}, got {value}"))) }
+        };
+        within("base_width", self.base_width, Self::MAX_BASE_WIDTH)?;
+        within("embedding_dim", self.embedding_dim, Self::MAX_EMBEDDING_DIM)?;
+        within("source_views", self.source_views, Self::MAX_SOURCE_VIEWS)
     }
 
     /// Number of stride-2 encoder convs, which is also the number of x2 decoder blocks:

@@ -13,21 +13,30 @@ fn parity(name: &str) -> PathBuf {
 }
 
 #[test]
-fn image_sizes_must_be_powers_of_two_of_at_least_32() {
-    for size in [0, 16, 48, 100, 255] {
+fn image_sizes_must_be_powers_of_two_from_32_to_1024() {
+    for size in [0, 16, 48, 100, 255, 2048, 1 << 20] {
         let err = FabNet::new(FabNetConfig::new(size, 8, 32, 1), &Device::flex()).unwrap_err();
-        assert!(err.to_string().contains("power of two of at least 32"), "{err}");
+        assert!(err.to_string().contains("power of two from 32 to 1024"), "{err}");
     }
-    for size in [32, 64, 128, 256, 512] {
+    for size in [32, 64, 128, 256, 512, 1024] {
         FabNetConfig::new(size, 8, 32, 1).validate().unwrap();
     }
 }
 
 #[test]
-fn zero_widths_and_views_are_refused() {
-    assert!(FabNetConfig::new(64, 0, 32, 1).validate().unwrap_err().0.contains("base_width"));
-    assert!(FabNetConfig::new(64, 8, 0, 1).validate().unwrap_err().0.contains("embedding_dim"));
-    assert!(FabNetConfig::new(64, 8, 32, 0).validate().unwrap_err().0.contains("source_views"));
+fn zero_or_absurd_widths_and_views_are_refused() {
+    for (config, field) in [
+        (FabNetConfig::new(64, 0, 32, 1), "base_width"),
+        (FabNetConfig::new(64, 8, 0, 1), "embedding_dim"),
+        (FabNetConfig::new(64, 8, 32, 0), "source_views"),
+        (FabNetConfig::new(64, 100_000, 32, 1), "base_width"),
+        (FabNetConfig::new(64, 8, 1 << 30, 1), "embedding_dim"),
+        (FabNetConfig::new(64, 8, 32, 1000), "source_views"),
+    ] {
+        let err = config.validate().unwrap_err().0;
+        assert!(err.contains(field) && err.contains("from 1 to"), "{err}");
+    }
+    FabNetConfig::new(256, 256, 4096, 16).validate().unwrap();
 }
 
 #[test]
