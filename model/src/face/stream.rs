@@ -78,48 +78,61 @@ impl CropStream {
     pub fn push(&mut self, frame: RgbFrame, detections: &[Detection]) {
         self.tracker.push_frame(&frame, detections);
         self.recent.push_back(frame);
-        let finished = self.tracker.take_finished();
-        let open: Vec<Track> = self.tracker.open_tracks().cloned().collect();
-        for track in &open {
+        let oldest = self.frames_seen() - self.recent.len();
+        let cutter = Cutter { recent: &self.recent, oldest, geometry: &self.geometry, radius: self.radius };
+        for track in self.tracker.open_tracks() {
             // Boxes up to `radius` before the track's end are final.
-            self.cut(track, track.len().saturating_sub(self.radius));
+            cutter.cut(self.cutting.entry(track.id).or_default(), track, track.len().saturating_sub(self.radius));
         }
-        for track in finished {
-            self.cut(&track, track.len());
-            let c = self.cutting.remove(&track.id).unwrap_or_default();
-            self.done.push(CutTrack { id: track.id, start: track.start, boxes: c.boxes, crops: c.crops });
+        for track in self.tracker.take_finished() {
+            self.done.push(cutter.finish(self.cutting.remove(&track.id).unwrap_or_default(), &track));
         }
         // Tracks that ended too short were dropped by the tracker: so are their crops.
-        self.cutting.retain(|id, _| open.iter().any(|t| t.id == *id));
+        let tracker = &self.tracker;
+        self.cutting.retain(|id, _| tracker.open_tracks().any(|t| t.id == *id));
         while self.recent.len() > self.window() {
             self.recent.pop_front();
         }
     }
 
-    /// Cut `track`'s frames from the first not yet cut up to (not including) box `upto`.
-    fn cut(&mut self, track: &Track, upto: usize) {
+    /// End every open track; the tracks, ordered by first frame.
+    pub fn finish(mut self) -> Vec<CutTrack> {
         let oldest = self.frames_seen() - self.recent.len();
-        let c = self.cutting.entry(track.id).or_default();
+        let cutter = Cutter { recent: &self.recent, oldest, geometry: &self.geometry, radius: self.radius };
+        let min_length = self.tracker.params().min_length;
+        for track in self.tracker.open_tracks().filter(|t| t.len() >= min_length) {
+            self.done.push(cutter.finish(self.cutting.remove(&track.id).unwrap_or_default(), track));
+        }
+        self.done.sort_by_key(|t| (t.start, t.id));
+        self.done
+    }
+}
+
+/// The frames in the window, and how to crop them.
+struct Cutter<'a> {
+    recent: &'a VecDeque<RgbFrame>,
+    /// Stream index of `recent[0]`.
+    oldest: usize,
+    geometry: &'a CropGeometry,
+    radius: usize,
+}
+
+impl Cutter<'_> {
+    /// Cut `track`'s frames from the first not yet cut up to (not including) box `upto`.
+    fn cut(&self, c: &mut Cutting, track: &Track, upto: usize) {
         for i in c.crops.len()..upto {
             let index = track.start + i;
-            let frame = index.checked_sub(oldest).and_then(|k| self.recent.get(k)).expect("the window holds every frame a track still needs");
+            let frame = index.checked_sub(self.oldest).and_then(|k| self.recent.get(k)).expect("the window holds every frame a track still needs");
             let smoothed = track.smoothed_at(i, self.radius);
             c.crops.push(self.geometry.crop(frame, &self.geometry.window(&smoothed)));
             c.boxes.push(smoothed);
         }
     }
 
-    /// End every open track; the tracks, ordered by first frame.
-    pub fn finish(mut self) -> Vec<CutTrack> {
-        let open: Vec<Track> = self.tracker.open_tracks().cloned().collect();
-        let min_length = self.tracker.params().min_length;
-        for track in open.into_iter().filter(|t| t.len() >= min_length) {
-            self.cut(&track, track.len());
-            let c = self.cutting.remove(&track.id).unwrap_or_default();
-            self.done.push(CutTrack { id: track.id, start: track.start, boxes: c.boxes, crops: c.crops });
-        }
-        self.done.sort_by_key(|t| (t.start, t.id));
-        self.done
+    /// The rest of an ended track, and the whole track cut.
+    fn finish(&self, mut c: Cutting, track: &Track) -> CutTrack {
+        self.cut(&mut c, track, track.len());
+        CutTrack { id: track.id, start: track.start, boxes: c.boxes, crops: c.crops }
     }
 }
 
