@@ -234,12 +234,18 @@ struct Cut {
     broken: Option<String>,
 }
 
-/// Decode `file` (a video sampled at `fps`, or a still) and cut its face tracks as frames
-/// arrive, showing progress on the clip's card. When `cancel` is set, stops and keeps the
-/// tracks cut so far.
+/// What a clip is cut from: its file, or (a still restored from storage) its one stored frame.
+enum Input {
+    File(File),
+    Still(RgbFrame),
+}
+
+/// Cut the face tracks of `input` (a video sampled at `fps`, or a still) as frames arrive,
+/// showing progress on the clip's card. When `cancel` is set, stops and keeps the tracks cut
+/// so far.
 async fn cut(
     engine: &Engine,
-    file: &File,
+    input: Input,
     fps: f64,
     cutter: impl FnOnce(bool) -> TrackCutter,
     id: usize,
@@ -247,14 +253,19 @@ async fn cut(
     cancel: &Cell<bool>,
 ) -> Result<Cut, String> {
     let started = now_ms();
-    if !media::is_video(file) {
-        let frame = media::decode_image(file).await?;
-        let mut cutter = cutter(true);
-        let faces = if cutter.detects() { engine.detect(&frame).await? } else { Vec::new() };
-        cutter.push(0, frame.clone(), &faces);
-        return Ok(Cut { tracks: cutter.finish(), frames: 1, first: Some(frame), duration: None, stopped_at: None, broken: None });
-    }
-    let mut reader = VideoReader::open(file, fps).await?;
+    let file = match input {
+        Input::File(file) if media::is_video(&file) => file,
+        still => {
+            let frame = match still {
+                Input::File(file) => media::decode_image(&file).await?,
+                Input::Still(frame) => frame,
+            };
+            let mut cutter = cutter(true);
+            cutter.push(engine, 0, frame.clone()).await?;
+            return Ok(Cut { tracks: cutter.finish(), frames: 1, first: Some(frame), duration: None, stopped_at: None, broken: None });
+        }
+    };
+    let mut reader = VideoReader::open(&file, fps).await?;
     let total = reader.frames();
     update(clips, id, |c| c.duration = reader.duration());
     let mut cutter = cutter(total == Some(1));
@@ -275,11 +286,10 @@ async fn cut(
             stopped_at = Some(done as f64 / fps);
             break;
         }
-        let faces = if cutter.detects() { engine.detect(&frame).await? } else { Vec::new() };
         if first.is_none() {
             first = Some(frame.clone());
         }
-        cutter.push(done, frame, &faces);
+        cutter.push(engine, done, frame).await?;
         done += 1;
         set_state(clips, id, ClipState::Working { done, total, elapsed_ms: now_ms() - started });
     }
@@ -298,16 +308,26 @@ async fn describe(engine: &Engine, tracks: Vec<FaceTrack>, manual: bool) -> Resu
 /// Cut a clip's tracks (found by the detector, or the box the user drew) and show and store
 /// them; a failure is shown on the clip's card.
 async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, sources: Sources, manual: Option<BoundingBox>) {
-    let Some((file, cancel)) = sources.with_value(|s| s.get(&id).and_then(|c| Some((c.file.clone()?, c.cancel.clone())))) else { return };
+    let Some((name, fps, frames)) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).map(|c| (c.name.clone(), c.fps, c.frames))) else { return };
+    let source = sources.with_value(|s| {
+        let c = s.get(&id)?;
+        let input = match (&c.file, &c.first) {
+            (Some(file), _) => Input::File(file.clone()),
+            // Restored from storage: only a still can be cut again, from its stored frame.
+            (None, Some(frame)) if frames == 1 => Input::Still(frame.clone()),
+            _ => return None,
+        };
+        Some((input, c.cancel.clone()))
+    });
+    let Some((source, cancel)) = source else { return };
     cancel.set(false);
-    let Some(fps) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).map(|c| c.fps)) else { return };
     let input = engine.input_size();
     let new_cutter = |one_frame: bool| match manual {
         Some(face) => TrackCutter::fixed(face, input),
         None => TrackCutter::found(if one_frame { 1 } else { 2 }, input),
     };
     let result = async {
-        let cut = cut(&engine, &file, fps, new_cutter, id, clips, &cancel).await?;
+        let cut = cut(&engine, source, fps, new_cutter, id, clips, &cancel).await?;
         update(clips, id, |c| {
             c.frames = cut.frames;
             c.duration = cut.duration;
@@ -326,7 +346,7 @@ async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, 
             });
         }
         if cut.tracks.is_empty() {
-            return Err(format!("{}: no face found (draw the face box by hand with \"Set crop\")", file.name()));
+            return Err(format!("{name}: no face found (draw the face box by hand with \"Set crop\")"));
         }
         Ok((describe(&engine, cut.tracks, manual.is_some()).await?, cut.first))
     }
@@ -564,26 +584,8 @@ fn CropEditor(
         let (x, y) = (x0.min(x1) as f32, y0.min(y1) as f32);
         let face = BoundingBox { x1: x, y1: y, x2: x + side, y2: y + side, score: 1.0 };
         editing.set(false);
-        let still = sources.with_value(|s| s.get(&id).filter(|c| c.file.is_none()).and_then(|c| c.first.clone()));
-        match still {
-            // A still restored from storage: its one stored frame is the clip.
-            Some(frame) => spawn_local(async move {
-                let mut cutter = TrackCutter::fixed(face, engine.input_size());
-                cutter.push(0, frame.clone(), &[]);
-                let state = match describe(&engine, cutter.finish(), true).await {
-                    Ok(tracks) => ClipState::Ready { tracks },
-                    Err(e) => ClipState::Failed(e),
-                };
-                set_state(clips, id, state);
-                if let Err(e) = persist(clips, id, Some(&frame)).await {
-                    leptos::logging::warn!("{e}");
-                }
-            }),
-            None => {
-                set_state(clips, id, ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 });
-                spawn_local(process(engine, id, clips, sources, Some(face)));
-            }
-        }
+        set_state(clips, id, ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 });
+        spawn_local(process(engine, id, clips, sources, Some(face)));
     };
     view! {
         <div class="crop-editor">

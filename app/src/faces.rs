@@ -3,7 +3,9 @@
 //! and the network sees the paper's centre crop of that.
 
 use fabnet::data::CropJitter;
-use fabnet::face::{BoundingBox, CropGeometry, CropStream, CutTrack, Detection, RgbFrame, TrackerParams};
+use fabnet::face::{BoundingBox, CropGeometry, CropStream, CutTrack, RgbFrame, TrackerParams};
+
+use crate::client::Engine;
 
 /// Frames each side of the moving average that smooths a track's boxes (as `fabnet prepare`).
 const SMOOTHING: usize = 2;
@@ -63,20 +65,20 @@ impl TrackCutter {
         Self::Fixed { face, input, track: FaceTrack { frames: Vec::new(), crops: Vec::new() } }
     }
 
-    /// Whether frames need the detector.
-    pub fn detects(&self) -> bool {
-        matches!(self, Self::Found(_))
-    }
-
-    /// The next frame (its index in the clip) and the faces found in it.
-    pub fn push(&mut self, index: usize, frame: RgbFrame, faces: &[Detection]) {
+    /// The next frame (its index in the clip): its faces are found on the engine, unless the
+    /// box is the user's.
+    pub async fn push(&mut self, engine: &Engine, index: usize, frame: RgbFrame) -> Result<(), String> {
         match self {
-            Self::Found(stream) => stream.push(frame, faces),
+            Self::Found(stream) => {
+                let faces = engine.detect(&frame).await?;
+                stream.push(frame, &faces);
+            }
             Self::Fixed { face, input, track } => {
                 track.crops.push(face_crop(&frame, face, *input));
                 track.frames.push(index);
             }
         }
+        Ok(())
     }
 
     /// The tracks, ordered by first frame. Track frame numbers count pushed frames.

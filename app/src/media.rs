@@ -106,6 +106,31 @@ pub struct VideoReader {
     next: usize,
 }
 
+fn undecodable(name: &str) -> String {
+    format!("{name} is not a video this browser can decode")
+}
+
+/// The video's length, when it is known.
+fn known_duration(video: &HtmlVideoElement) -> Option<f64> {
+    Some(video.duration()).filter(|d| d.is_finite() && *d > 0.0)
+}
+
+/// Waits for `event` on `video` (of file `name`, at `at` s), turning an error or a stall into
+/// a message for the user.
+async fn wait(video: &HtmlVideoElement, name: &str, event: &str, at: f64) -> Result<(), String> {
+    match next_event(video, event).await {
+        Waited::Fired => Ok(()),
+        Waited::Failed if at > 0.0 => {
+            // `video.error.message` (read by name: web-sys's MediaError is not enabled).
+            let message = js_sys::Reflect::get(video, &"error".into()).and_then(|e| js_sys::Reflect::get(&e, &"message".into()));
+            let why = message.ok().and_then(|m| m.as_string()).filter(|m| !m.is_empty()).map(|m| format!(" ({m})")).unwrap_or_default();
+            Err(format!("{name}: the browser could not decode the video at {at:.1} s{why}; the file may be damaged"))
+        }
+        Waited::Failed => Err(undecodable(name)),
+        Waited::TimedOut => Err(format!("{name}: the browser stopped decoding at {at:.1} s (nothing for {} s); the file may be damaged", STALL_MS / 1000)),
+    }
+}
+
 impl VideoReader {
     pub async fn open(file: &File, fps: f64) -> Result<Self, String> {
         let name = file.name();
@@ -115,44 +140,23 @@ impl VideoReader {
         video.set_preload("auto");
         video.set_src(&url);
         let (_, ctx) = canvas(1, 1)?;
+        // From here on, dropping the reader releases the element and the URL, also on failure.
         let mut reader = Self { name, video, url, ctx, size: (0, 0), fps, duration: None, next: 0 };
-        reader.wait("loadeddata", 0.0).await?;
+        wait(&reader.video, &reader.name, "loadeddata", 0.0).await?;
         let (vw, vh) = (reader.video.video_width(), reader.video.video_height());
         if vw == 0 || vh == 0 {
-            return Err(reader.undecodable());
+            return Err(undecodable(&reader.name));
         }
-        reader.size = fitted(vw, vh);
-        let (_, ctx) = canvas(reader.size.0, reader.size.1)?;
-        reader.ctx = ctx;
-        reader.duration = Some(reader.video.duration()).filter(|d| d.is_finite() && *d > 0.0);
-        if reader.duration.is_none() {
+        if known_duration(&reader.video).is_none() {
             // A MediaRecorder webm has no duration in its header; seeking far past the end
             // makes the browser find it.
             reader.video.set_current_time(1e9);
-            reader.wait("seeked", 0.0).await?;
-            reader.duration = Some(reader.video.duration()).filter(|d| d.is_finite() && *d > 0.0);
+            wait(&reader.video, &reader.name, "seeked", 0.0).await?;
         }
+        reader.size = fitted(vw, vh);
+        reader.ctx = canvas(reader.size.0, reader.size.1)?.1;
+        reader.duration = known_duration(&reader.video);
         Ok(reader)
-    }
-
-    fn undecodable(&self) -> String {
-        format!("{} is not a video this browser can decode", self.name)
-    }
-
-    async fn wait(&self, event: &str, at: f64) -> Result<(), String> {
-        match next_event(&self.video, event).await {
-            Waited::Fired => Ok(()),
-            Waited::Failed if at > 0.0 => {
-                // `video.error.message` (read by name: web-sys's MediaError is not enabled).
-                let message = js_sys::Reflect::get(&self.video, &"error".into()).and_then(|e| js_sys::Reflect::get(&e, &"message".into()));
-                let why = message.ok().and_then(|m| m.as_string()).filter(|m| !m.is_empty()).map(|m| format!(" ({m})")).unwrap_or_default();
-                Err(format!("{}: the browser could not decode the video at {at:.1} s{why}; the file may be damaged", self.name))
-            }
-            Waited::Failed => Err(self.undecodable()),
-            Waited::TimedOut => {
-                Err(format!("{}: the browser stopped decoding at {at:.1} s (nothing for {} s); the file may be damaged", self.name, STALL_MS / 1000))
-            }
-        }
     }
 
     /// Length in seconds, when the file tells (or the browser found it).
@@ -172,7 +176,7 @@ impl VideoReader {
         }
         let at = self.next as f64 / self.fps;
         self.video.set_current_time(at);
-        self.wait("seeked", at).await?;
+        wait(&self.video, &self.name, "seeked", at).await?;
         // Without a known length, the end is where seeking stops moving forward.
         if self.duration.is_none() && self.next > 0 && self.video.current_time() + 0.5 / self.fps < at {
             return Ok(None);
