@@ -10,21 +10,38 @@ use fabnet::face::{Detection, RgbFrame};
 use fabnet::weights::WeightsInfo;
 use fabnet_app::EngineWorker;
 use fabnet_app::protocol::{Call, Event, Frame, Reply, Request, TrainRequest, TrainUpdate};
+use fabnet_app::reach::Reach;
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 use gloo_worker::Spawnable;
+use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
 use crate::media;
 
 const DEFAULT_WEIGHTS: &str = "weights/default.fabnet";
 const DETECTOR_WEIGHTS: &str = "weights/mtcnn.bpk";
+/// Trunk's loader of the worker's wasm (`data-loader-shim` in index.html).
+const WORKER_LOADER: &str = "./worker_loader.js";
 
 /// Whether the browser exposes WebGPU at all (`navigator.gpu`).
 pub fn webgpu_available() -> bool {
     web_sys::window()
         .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("gpu")).ok())
         .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+/// The worker starts from a blob URL that imports Trunk's loader: a worker made from a blob
+/// inherits the page's Content-Security-Policy, so the policy binds the worker (which holds the
+/// frames and the weights) even where the host sends no headers.
+fn worker_url() -> Result<String, String> {
+    let page = web_sys::window().and_then(|w| w.location().href().ok()).ok_or("cannot locate the engine worker")?;
+    let loader = web_sys::Url::new_with_base(WORKER_LOADER, &page).map_err(|_| "cannot locate the engine worker".to_string())?;
+    let parts = js_sys::Array::of1(&format!("import {:?};", loader.href()).into());
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/javascript");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| "cannot start the engine worker".to_string())?;
+    web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot start the engine worker".to_string())
 }
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Reply, String>>>>>;
@@ -51,6 +68,9 @@ pub struct Engine {
     channel: Channel,
     /// What the loaded model is (updated when weights are loaded or training ends).
     info: RefCell<WeightsInfo>,
+    /// Which weights those are (`weights::id` of their file), so that an embedding can say
+    /// which weights made it; reactive, so views of embeddings follow a change of weights.
+    weights_id: ArcRwSignal<String>,
 }
 
 fn unexpected(reply: Reply) -> String {
@@ -63,7 +83,7 @@ impl Engine {
     /// what is happening; `on_training` every training update.
     pub async fn start(weights: Option<Vec<u8>>, progress: impl Fn(&str), on_training: impl Fn(TrainUpdate) + 'static) -> Result<Self, String> {
         progress("starting the engine worker");
-        let bridge = EngineWorker::spawner().as_module(true).with_loader(true).spawn("./worker_loader.js");
+        let bridge = EngineWorker::spawner().as_module(true).with_loader(true).spawn(&worker_url()?);
         let (sink, mut stream) = bridge.split();
         let (outbox, inbox) = mpsc::unbounded::<Request>();
         wasm_bindgen_futures::spawn_local(async move {
@@ -92,11 +112,12 @@ impl Engine {
             Some(w) => w,
             None => media::fetch_bytes(DEFAULT_WEIGHTS).await?,
         };
+        let id = crate::weights::id(&weights);
         let detector = media::fetch_bytes(DETECTOR_WEIGHTS).await?;
         let channel = Channel { outbox, pending, next_id: Cell::new(0) };
         progress("starting WebGPU and the networks");
         match channel.call(Call::Start { weights, detector }).await? {
-            Reply::Ready(info) => Ok(Self { channel, info: RefCell::new(info) }),
+            Reply::Ready(info) => Ok(Self { channel, info: RefCell::new(info), weights_id: ArcRwSignal::new(id) }),
             other => Err(unexpected(other)),
         }
     }
@@ -107,6 +128,16 @@ impl Engine {
 
     pub fn info(&self) -> WeightsInfo {
         self.info.borrow().clone()
+    }
+
+    /// Id of the weights now loaded (not tracked: for stamping what is made with them).
+    pub fn weights_id(&self) -> String {
+        self.weights_id.get_untracked()
+    }
+
+    /// Id of the weights now loaded, tracked: a view that reads it follows a change of weights.
+    pub fn current_weights(&self) -> String {
+        self.weights_id.get()
     }
 
     pub fn input_size(&self) -> usize {
@@ -151,9 +182,11 @@ impl Engine {
 
     /// Replace the model; a bad file leaves the current one.
     pub async fn load_weights(&self, bytes: Vec<u8>) -> Result<WeightsInfo, String> {
+        let id = crate::weights::id(&bytes);
         match self.call(Call::LoadWeights(bytes)).await? {
             Reply::Ready(info) => {
                 *self.info.borrow_mut() = info.clone();
+                self.weights_id.set(id);
                 Ok(info)
             }
             other => Err(unexpected(other)),
@@ -168,9 +201,10 @@ impl Engine {
         }
     }
 
-    /// Tell the page what the model is after training changed it.
-    pub fn set_info(&self, info: WeightsInfo) {
+    /// Tell the page what the model is after training changed it, and the id of its file.
+    pub fn set_info(&self, info: WeightsInfo, weights_id: String) {
         *self.info.borrow_mut() = info;
+        self.weights_id.set(weights_id);
     }
 
     pub async fn train(&self, request: TrainRequest) -> Result<(), String> {
@@ -183,6 +217,14 @@ impl Engine {
 
     pub async fn resume(&self) -> Result<(), String> {
         self.call(Call::Resume).await.map(|_| ())
+    }
+
+    /// Try a request to `url` from the worker.
+    pub async fn try_reach(&self, url: &str) -> Result<Reach, String> {
+        match self.call(Call::TryReach(url.to_string())).await? {
+            Reply::Reach(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
     }
 
     pub async fn stop(&self) -> Result<(), String> {

@@ -57,60 +57,110 @@ pub struct TrackView {
     /// One picture per frame of exactly what the network embedded (PNG data URLs).
     pub thumbs: Vec<String>,
     pub embeddings: Vec<Vec<f32>>,
+    /// Id of the weights that made `embeddings` (`weights::id`): the explorer shows only the
+    /// current weights' embeddings, and others are embedded again.
+    pub weights: String,
     pub manual: bool,
 }
 
 impl TrackView {
     /// Thumbnails and embeddings of `crops` with the engine's current model.
     pub async fn new(engine: &Engine, frame_index: Vec<usize>, crops: Vec<RgbFrame>, manual: bool) -> Result<Self, String> {
-        let size = engine.input_size();
-        let inputs: Vec<Vec<f32>> = crops.iter().map(|c| faces::network_input(c, size)).collect();
-        let mut embeddings = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(EMBED_CHUNK) {
-            embeddings.extend(engine.embed(chunk).await?);
-        }
-        Self::embedded(&inputs, size, frame_index, crops, embeddings, manual)
+        let mut track = Self::unembedded(engine.input_size(), frame_index, crops, Vec::new(), String::new(), manual)?;
+        track.embed(engine, |_| ()).await?;
+        Ok(track)
     }
 
-    /// A track whose `embeddings` of the network `inputs` (at `size`) are known.
-    fn embedded(
-        inputs: &[Vec<f32>],
+    /// A track with the `embeddings` that the weights `weights` gave (possibly none, or stale):
+    /// its thumbnails are what the network sees at `size`.
+    fn unembedded(
         size: usize,
         frame_index: Vec<usize>,
         crops: Vec<RgbFrame>,
         embeddings: Vec<Vec<f32>>,
+        weights: String,
         manual: bool,
     ) -> Result<Self, String> {
-        let thumbs = inputs.iter().map(|i| media::planar_to_data_url(i, size)).collect::<Result<_, _>>()?;
-        Ok(Self { frames: crops.len(), frame_index, crops: Arc::new(crops), thumbs, embeddings, manual })
+        let thumbs = crops.iter().map(|c| media::planar_to_data_url(&faces::network_input(c, size), size)).collect::<Result<_, _>>()?;
+        Ok(Self { frames: crops.len(), frame_index, crops: Arc::new(crops), thumbs, embeddings, weights, manual })
+    }
+
+    /// Embed the crops with the engine's current weights, in chunks (`progress` hears the
+    /// crops done). The weights are read first: if they change meanwhile, the track stays stale.
+    async fn embed(&mut self, engine: &Engine, mut progress: impl FnMut(usize)) -> Result<(), String> {
+        let weights = engine.weights_id();
+        let size = engine.input_size();
+        let mut embeddings = Vec::with_capacity(self.crops.len());
+        for chunk in self.crops.chunks(EMBED_CHUNK) {
+            let inputs: Vec<Vec<f32>> = chunk.iter().map(|c| faces::network_input(c, size)).collect();
+            embeddings.extend(engine.embed(&inputs).await?);
+            progress(embeddings.len());
+        }
+        self.embeddings = embeddings;
+        self.weights = weights;
+        Ok(())
+    }
+
+    /// Whether the current weights made the embeddings.
+    fn fresh(&self, engine: &Engine) -> bool {
+        self.weights == engine.weights_id() && self.embeddings.len() == self.frames
     }
 }
 
-/// Embed every track again (the model changed), clip by clip, and store the new embeddings.
-pub async fn refresh(engine: &Engine, clips: RwSignal<Vec<ClipView>>) -> Result<(), String> {
-    let ready: Vec<(usize, Vec<TrackView>)> = clips.with_untracked(|all| {
+/// Embed again every track that other weights embedded (the model changed, or a stored clip
+/// came from other weights), showing progress on its clip's card, and store the new
+/// embeddings. A failure is shown on that clip's card.
+pub async fn refresh(engine: &Engine, clips: RwSignal<Vec<ClipView>>) {
+    let stale: Vec<(usize, Vec<TrackView>)> = clips.with_untracked(|all| {
         all.iter()
             .filter_map(|c| match &c.state {
-                ClipState::Ready { tracks } => Some((c.id, tracks.clone())),
+                ClipState::Ready { tracks } if tracks.iter().any(|t| !t.fresh(engine)) => Some((c.id, tracks.clone())),
                 _ => None,
             })
             .collect()
     });
-    for (id, tracks) in ready {
-        let mut fresh = Vec::new();
-        for t in tracks {
-            fresh.push(TrackView::new(engine, t.frame_index, t.crops.as_ref().clone(), t.manual).await?);
+    for (id, mut tracks) in stale {
+        let total: usize = tracks.iter().filter(|t| !t.fresh(engine)).map(|t| t.frames).sum();
+        let mut done = 0;
+        update(clips, id, |c| c.reembedding = Some((0, total)));
+        let mut result = Ok(());
+        for t in tracks.iter_mut().filter(|t| !t.fresh(engine)) {
+            let before = done;
+            result = t.embed(engine, |n| update(clips, id, |c| c.reembedding = Some((before + n, total)))).await;
+            if result.is_err() {
+                break;
+            }
+            done += t.frames;
         }
-        set_state(clips, id, ClipState::Ready { tracks: fresh });
-        persist(clips, id, None).await?;
+        // The clip was cut again or removed meanwhile: what was embedded here is not its.
+        let unchanged = clips.with_untracked(|all| {
+            all.iter().any(|c| {
+                c.id == id
+                    && matches!(&c.state, ClipState::Ready { tracks: now }
+                        if now.len() == tracks.len() && now.iter().zip(&tracks).all(|(a, b)| Arc::ptr_eq(&a.crops, &b.crops)))
+            })
+        });
+        if !unchanged {
+            continue;
+        }
+        update(clips, id, |c| {
+            c.reembedding = None;
+            c.state = ClipState::Ready { tracks };
+            if let Err(e) = &result {
+                c.problem = Some(format!("could not embed again with the current weights: {e}"));
+            }
+        });
+        if result.is_ok() {
+            persist(clips, id, None).await;
+        }
     }
-    Ok(())
 }
 
-/// Store a ready clip (its crops, embeddings and, when given, its first frame).
-async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<&RgbFrame>) -> Result<(), String> {
-    let Some(clip) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).cloned()) else { return Ok(()) };
-    let ClipState::Ready { tracks } = &clip.state else { return Ok(()) };
+/// Store a ready clip (its crops, embeddings and, when given, its first frame); a failure is
+/// shown on its card, and a success clears an earlier one.
+async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<&RgbFrame>) {
+    let Some(clip) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).cloned()) else { return };
+    let ClipState::Ready { tracks } = &clip.state else { return };
     let tracks = tracks
         .iter()
         .map(|t| StoredTrack {
@@ -118,37 +168,44 @@ async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<
             crops: t.crops.iter().map(Frame::from).collect(),
             embeddings: t.embeddings.clone(),
             manual: t.manual,
+            weights: Some(t.weights.clone()),
         })
         .collect();
-    let first_frame = match first_frame {
-        Some(f) => Some(Frame::from(f)),
-        None => storage::load_clip(id).await?.and_then(|c| c.first_frame),
-    };
-    storage::save_clip(&StoredClip { id, name: clip.name, frames: clip.frames, first_frame, tracks, fps: clip.fps }).await
+    let saved = async {
+        let first_frame = match first_frame {
+            Some(f) => Some(Frame::from(f)),
+            None => storage::load_first_frame(id).await?,
+        };
+        storage::save_clip(&StoredClip { id, name: clip.name, frames: clip.frames, first_frame, tracks, fps: clip.fps }).await
+    }
+    .await;
+    update(clips, id, |c| {
+        c.problem = saved.err().map(|e| format!("not saved in this browser ({e}): it stays on this page until the page is reloaded"));
+    });
 }
 
-/// The clips stored by an earlier visit, as they were (embeddings included; tracks whose
-/// embeddings do not fit the current model are embedded again).
+/// The clips stored by an earlier visit, as they were; embeddings that other weights made are
+/// to be embedded again (`refresh`), and the explorer leaves them out until then. Entries that cannot be read are reported and left in storage as they are (their ids
+/// are not reused).
 async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, sources: Sources, next_id: StoredValue<usize>) -> Result<(), String> {
-    let (stored, problems) = storage::load_clips().await?;
+    let stored = storage::load_clips().await?;
     let size = engine.input_size();
-    let dim = engine.info().config.embedding_dim;
-    for c in stored {
+    for (id, _) in &stored.unreadable {
+        next_id.set_value(next_id.get_value().max(id + 1));
+    }
+    for c in stored.clips {
         let mut tracks = Vec::new();
         for t in &c.tracks {
-            let crops = t.crops()?;
-            if t.embeddings.len() != crops.len() || t.embeddings.iter().any(|e| e.len() != dim) {
-                tracks.push(TrackView::new(engine, t.frame_index.clone(), crops, t.manual).await?);
-                continue;
-            }
-            let inputs: Vec<Vec<f32>> = crops.iter().map(|c| faces::network_input(c, size)).collect();
-            tracks.push(TrackView::embedded(&inputs, size, t.frame_index.clone(), crops, t.embeddings.clone(), t.manual)?);
+            let weights = t.weights.clone().unwrap_or_default();
+            tracks.push(TrackView::unembedded(size, t.frame_index.clone(), t.crops()?, t.embeddings.clone(), weights, t.manual)?);
         }
         let first = c.first_frame.as_ref().and_then(|f| f.to_rgb().ok());
         sources.update_value(|s| {
             s.insert(c.id, ClipSource { file: None, first, cancel: Rc::default() });
         });
         next_id.set_value(next_id.get_value().max(c.id + 1));
+        let note =
+            stored.upgraded.contains(&c.id).then(|| "stored by an earlier version of this app: embedded again and stored in the current format".to_string());
         let view = ClipView {
             id: c.id,
             version: 0,
@@ -156,15 +213,22 @@ async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, sources: Sourc
             frames: c.frames,
             fps: c.fps,
             duration: None,
-            note: None,
+            note,
+            problem: None,
+            reembedding: None,
             state: ClipState::Ready { tracks },
         };
         clips.update(|all| all.push(view));
     }
-    if !problems.is_empty() {
-        return Err(format!("{} stored clip(s) could not be read: {}", problems.len(), problems.join("; ")));
-    }
-    Ok(())
+    let unreadable = (!stored.unreadable.is_empty()).then(|| {
+        let reasons: Vec<&str> = stored.unreadable.iter().map(|(_, why)| why.as_str()).collect();
+        format!(
+            "{} stored clip(s) could not be read and are left in this browser's storage as they are (\"Clear all stored data\" removes them): {}",
+            reasons.len(),
+            reasons.join("; ")
+        )
+    });
+    unreadable.map_or(Ok(()), Err)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -181,6 +245,11 @@ pub struct ClipView {
     pub duration: Option<f64>,
     /// Something the user should know about how the clip was read (it was stopped early).
     pub note: Option<String>,
+    /// What went wrong with the clip after it was cut (storing it, removing it, embedding it
+    /// again), shown on its card.
+    pub problem: Option<String>,
+    /// Crops embedded again with new weights, of how many, while that runs.
+    pub reembedding: Option<(usize, usize)>,
     pub state: ClipState,
 }
 
@@ -357,10 +426,7 @@ async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, 
     match result {
         Ok((tracks, first)) => {
             set_state(clips, id, ClipState::Ready { tracks });
-            if let Err(e) = persist(clips, id, first.as_ref()).await {
-                // The clip stays usable; only the reload would miss it.
-                leptos::logging::warn!("{e}");
-            }
+            persist(clips, id, first.as_ref()).await;
         }
         Err(e) => set_state(clips, id, ClipState::Failed(e)),
     }
@@ -388,6 +454,7 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
                 set_state(clips, id, ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 });
                 spawn_local(process(engine.clone(), id, clips, sources, None));
             }
+            refresh(&engine, clips).await;
         });
         true
     });
@@ -399,7 +466,9 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
             let ready = engine.get_untracked();
             let state = if ready.is_some() { ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 } } else { ClipState::Waiting };
             let fps = fps.get_untracked();
-            clips.update(|all| all.push(ClipView { id, version: 0, name: file.name(), frames: 0, fps, duration: None, note: None, state }));
+            clips.update(|all| {
+                all.push(ClipView { id, version: 0, name: file.name(), frames: 0, fps, duration: None, note: None, problem: None, reembedding: None, state })
+            });
             sources.update_value(|s| {
                 s.insert(id, ClipSource { file: Some(file), first: None, cancel: Rc::default() });
             });
@@ -512,15 +581,20 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
     // storage, unless it is a still (its one frame is stored).
     let editable = sources.with_value(|s| s.get(&id).is_some_and(|c| c.first.is_some() && (c.file.is_some() || clip.frames == 1)));
     let can_edit = editable && matches!(clip.state, ClipState::Ready { .. } | ClipState::Failed(_));
+    // Gone from storage first, then from the page: a clip that could not be deleted stays,
+    // saying so, rather than coming back unannounced after a reload.
     let remove = move |_| {
-        clips.update(|all| all.retain(|c| c.id != id));
-        sources.update_value(|s| {
-            if let Some(c) = s.remove(&id) {
-                c.cancel.set(true);
-            }
-        });
+        sources.with_value(|s| s.get(&id).map(|c| c.cancel.set(true)));
         spawn_local(async move {
-            let _ = storage::delete_clip(id).await;
+            match storage::delete_clip(id).await {
+                Ok(()) => {
+                    clips.update(|all| all.retain(|c| c.id != id));
+                    sources.update_value(|s| {
+                        s.remove(&id);
+                    });
+                }
+                Err(e) => update(clips, id, |c| c.problem = Some(format!("not removed: {e}; it is still in this browser's storage"))),
+            }
         });
     };
     let frames_text = match clip.frames {
@@ -537,6 +611,13 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
                 <button class="quiet" data-testid="clip-remove" on:click=remove>"Remove"</button>
             </div>
             {clip.note.clone().map(|n| view! { <p class="muted" data-testid="clip-note">{n}</p> })}
+            {clip.problem.clone().map(|p| view! { <p class="problem" data-testid="clip-problem">{p}</p> })}
+            {clip.reembedding.map(|(done, total)| view! {
+                <div class="busy clip-progress" data-testid="clip-reembed" data-done=done.to_string() data-total=total.to_string()>
+                    <progress max=total.to_string() value=done.to_string()></progress>
+                    <span>{format!("embedding again with the current weights: {done} of {total} faces")}</span>
+                </div>
+            })}
             {body}
             {move || editing.get().then(|| view! { <CropEditor id=id engine=engine clips=clips sources=sources editing=editing /> })}
         </li>

@@ -22,7 +22,7 @@ const MARGIN: f32 = 14.0;
 const NEIGHBOURS: usize = 6;
 
 /// One embedded face crop.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 struct Point {
     clip: usize,
     /// Track number across all clips.
@@ -37,13 +37,31 @@ struct Point {
     index: usize,
 }
 
-fn points(clips: &[ClipView]) -> Vec<Point> {
+/// Every face embedded by the weights `current`; faces embedded by other weights are left out
+/// (they are being embedded again), since their points would not be comparable.
+/// Points are equal when they show the same face with the same embedding: the crops are
+/// compared by identity, since comparing their pixels would cost more than the plot.
+impl PartialEq for Point {
+    fn eq(&self, other: &Self) -> bool {
+        self.clip == other.clip
+            && self.track == other.track
+            && self.index == other.index
+            && self.label == other.label
+            && Arc::ptr_eq(&self.crops, &other.crops)
+            && self.embedding == other.embedding
+    }
+}
+
+fn points(clips: &[ClipView], current: &str) -> Vec<Point> {
     let mut out = Vec::new();
     let mut track_number = 0;
     for (c, clip) in clips.iter().enumerate() {
         let ClipState::Ready { tracks } = &clip.state else { continue };
         for (k, track) in tracks.iter().enumerate() {
             track_number += 1;
+            if track.weights != current {
+                continue;
+            }
             for (index, ((frame, thumb), embedding)) in track.frame_index.iter().zip(&track.thumbs).zip(&track.embeddings).enumerate() {
                 out.push(Point {
                     clip: c,
@@ -68,12 +86,69 @@ enum ColourBy {
     Time,
 }
 
+/// The colour of the `k`-th clip or track: golden-angle hues from blue, clear of the webcam
+/// ring's red.
+fn hue(k: usize) -> String {
+    format!("hsl({}, 65%, 45%)", (210 + k * 137) % 360)
+}
+
+/// Time in the clip runs light (early) to dark (late).
+fn time_colour(t: f32) -> String {
+    format!("hsl(200, 70%, {:.0}%)", 80.0 - 55.0 * t)
+}
+
 fn colour(p: &Point, by: ColourBy) -> String {
-    // Golden-angle hues from blue, clear of the webcam ring's red; time runs light to dark.
     match by {
-        ColourBy::Clip => format!("hsl({}, 65%, 45%)", (210 + p.clip * 137) % 360),
-        ColourBy::Track => format!("hsl({}, 65%, 45%)", (210 + p.track * 137) % 360),
-        ColourBy::Time => format!("hsl(200, 70%, {:.0}%)", 80.0 - 55.0 * p.time),
+        ColourBy::Clip => hue(p.clip),
+        ColourBy::Track => hue(p.track),
+        ColourBy::Time => time_colour(p.time),
+    }
+}
+
+/// The legend of the colours: one swatch per clip or track shown, or the time scale.
+fn legend(pts: &[Point], by: ColourBy) -> Vec<(String, String)> {
+    let mut seen: Vec<(usize, String)> = Vec::new();
+    for p in pts {
+        let (key, name) = match by {
+            ColourBy::Clip => (p.clip, p.label.split(" · ").next().unwrap_or_default().to_string()),
+            ColourBy::Track => (p.track, format!("track {}", p.track + 1)),
+            ColourBy::Time => {
+                return vec![(time_colour(0.0), "start of the clip".into()), (time_colour(0.5), "middle".into()), (time_colour(1.0), "end".into())];
+            }
+        };
+        if !seen.iter().any(|(k, _)| *k == key) {
+            seen.push((key, name));
+        }
+    }
+    seen.into_iter().map(|(k, name)| (hue(k), name)).collect()
+}
+
+/// The part of the plane on show (SVG user units): the whole plot, or a zoomed part of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ViewBox {
+    x: f32,
+    y: f32,
+    w: f32,
+    h: f32,
+}
+
+impl ViewBox {
+    const WHOLE: Self = Self { x: 0.0, y: 0.0, w: WIDTH, h: HEIGHT };
+
+    /// Zoomed by `factor` (below 1: closer) about the point `at`, never out past the whole plot.
+    fn zoom(self, factor: f32, at: (f32, f32)) -> Self {
+        let factor = factor.clamp(0.02 * WIDTH / self.w, WIDTH / self.w);
+        let (w, h) = (self.w * factor, self.h * factor);
+        Self { x: at.0 - (at.0 - self.x) * factor, y: at.1 - (at.1 - self.y) * factor, w, h }
+    }
+
+    fn pan(self, dx: f32, dy: f32) -> Self {
+        Self { x: self.x - dx, y: self.y - dy, ..self }
+    }
+
+    /// How much closer than the whole plot (1: not zoomed).
+    fn scale(&self) -> f32 {
+        WIDTH / self.w
     }
 }
 
@@ -98,7 +173,29 @@ impl Frame {
 
 #[component]
 pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>, engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl IntoView {
-    let all = Memo::new(move |_| points(&clips.get()));
+    let current = move || engine.get().map(|e| e.current_weights()).unwrap_or_default();
+    // What the plot shows changes only when a ready clip does (not on another clip's progress
+    // ticks): the points are rebuilt, and the projection refitted, only then.
+    let shown = Memo::new(move |_| {
+        let ready: Vec<(usize, u64)> = clips.with(|all| all.iter().filter(|c| matches!(c.state, ClipState::Ready { .. })).map(|c| (c.id, c.version)).collect());
+        (ready, current())
+    });
+    let all = Memo::new(move |_| {
+        let (_, current) = shown.get();
+        clips.with_untracked(|c| points(c, &current))
+    });
+    // Faces not shown because other weights made their embeddings.
+    let hidden = Memo::new(move |_| {
+        let current = current();
+        clips.with(|all| {
+            all.iter()
+                .filter_map(|c| match &c.state {
+                    ClipState::Ready { tracks } => Some(tracks.iter().filter(|t| t.weights != current).map(|t| t.frames).sum::<usize>()),
+                    _ => None,
+                })
+                .sum::<usize>()
+        })
+    });
     let layout = Memo::new(move |_| {
         let pts = all.get();
         let embeddings: Vec<Vec<f32>> = pts.iter().map(|p| p.embedding.clone()).collect();
@@ -107,6 +204,38 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
         let frame = Frame::fit(&xy);
         Some((projection, xy, frame))
     });
+    let view_box = RwSignal::new(ViewBox::WHOLE);
+    // A new layout is shown whole.
+    Effect::new(move |_| {
+        layout.track();
+        view_box.set(ViewBox::WHOLE);
+    });
+    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
+    // A mouse position in the plot's user units.
+    let at = move |x: i32, y: i32| -> (f32, f32) {
+        let v = view_box.get_untracked();
+        let Some(svg) = svg_ref.get_untracked() else { return (v.x, v.y) };
+        let rect = svg.get_bounding_client_rect();
+        let (fx, fy) = ((x as f64 - rect.left()) / rect.width().max(1.0), (y as f64 - rect.top()) / rect.height().max(1.0));
+        (v.x + fx as f32 * v.w, v.y + fy as f32 * v.h)
+    };
+    let on_wheel = move |ev: leptos::ev::WheelEvent| {
+        ev.prevent_default();
+        let point = at(ev.client_x(), ev.client_y());
+        let factor = if ev.delta_y() > 0.0 { 1.25 } else { 0.8 };
+        view_box.update(|v| *v = v.zoom(factor, point));
+    };
+    let dragging = RwSignal::new(None::<(f32, f32)>);
+    let on_down = move |ev: leptos::ev::MouseEvent| dragging.set(Some(at(ev.client_x(), ev.client_y())));
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let Some(from) = dragging.get_untracked() else { return };
+        let to = at(ev.client_x(), ev.client_y());
+        view_box.update(|v| *v = v.pan(to.0 - from.0, to.1 - from.1));
+    };
+    let axes = move || {
+        let [x, y] = layout.with(|l| l.as_ref().map(|(p, _, _)| p.explained()))?;
+        Some((format!("PC1: {:.0}% of the variance", x * 100.0), format!("PC2: {:.0}%", y * 100.0)))
+    };
     let selected = RwSignal::new(None::<usize>);
     let hovered = RwSignal::new(None::<usize>);
     let colour_by = RwSignal::new(ColourBy::Clip);
@@ -139,8 +268,10 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
             .map(|(i, p)| {
                 let (x, y) = frame.place(*p);
                 let fill = colour(&pts[i], colour_by.get());
+                // Dots keep their size on screen when zoomed.
+                let radius = move |r: f32| r / view_box.with(ViewBox::scale);
                 view! {
-                    <circle data-testid="explore-point" cx=x cy=y r=move || if selected.get() == Some(i) { 6.0 } else { 4.0 }
+                    <circle data-testid="explore-point" cx=x cy=y r=move || radius(if selected.get() == Some(i) { 6.0 } else { 4.0 })
                         fill=fill stroke=move || if selected.get() == Some(i) { "#111" } else { "none" }
                         on:click=move |_| selected.set(Some(i))
                         on:mouseenter=move |_| hovered.set(Some(i))
@@ -158,7 +289,7 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
         let (projection, _, frame) = layout.get()?;
         let (x, y) = frame.place(projection.project(&live.get()?));
         Some(
-            view! { <g data-testid="explore-live"><circle cx=x cy=y r="7" fill="none" stroke="#e11d48" stroke-width="2.5"></circle><title>"webcam, live"</title></g> },
+            view! { <g data-testid="explore-live"><circle cx=x cy=y r=move || 7.0 / view_box.with(ViewBox::scale) fill="none" stroke="#e11d48" stroke-width=move || 2.5 / view_box.with(ViewBox::scale)></circle><title>"webcam, live"</title></g> },
         )
     };
     let neighbours = move || {
@@ -188,7 +319,7 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
     view! {
         <section class="panel explore">
             <h2>"Explore"</h2>
-            <p class="hint">"Every embedded face, in the plane of the two main directions of variation (PCA). Hover for the face, click for its nearest neighbours. The webcam's face is the red ring."</p>
+            <p class="hint">"Every embedded face, in the plane of the two main directions of variation (PCA). Hover for the face, click for its nearest neighbours; scroll to zoom, drag to pan. The webcam's face is the red ring."</p>
             <label>"Colour by "
                 <select data-testid="explore-colour" on:change=move |ev| colour_by.set(match event_target_value(&ev).as_str() {
                     "track" => ColourBy::Track,
@@ -205,15 +336,37 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
             } else {
                 view! {
                     <div class="explore-body">
-                        <svg data-testid="explore-plot" width=WIDTH height=HEIGHT viewBox=format!("0 0 {WIDTH} {HEIGHT}")>
-                            <rect width=WIDTH height=HEIGHT fill="#f8fafc"></rect>
-                            {dots}
-                            {live_dot}
-                        </svg>
+                        <div class="explore-plot">
+                            <div class="plot-with-axes">
+                                <span class="axis-y" data-testid="explore-axis-y">{move || axes().map(|a| a.1)}</span>
+                                <svg data-testid="explore-plot" node_ref=svg_ref width=WIDTH height=HEIGHT
+                                    viewBox=move || view_box.with(|v| format!("{} {} {} {}", v.x, v.y, v.w, v.h))
+                                    on:wheel=on_wheel on:mousedown=on_down on:mousemove=on_move
+                                    on:mouseup=move |_| dragging.set(None) on:mouseleave=move |_| dragging.set(None)>
+                                    <rect x=-10.0 * WIDTH y=-10.0 * HEIGHT width=21.0 * WIDTH height=21.0 * HEIGHT fill="#f8fafc"></rect>
+                                    {dots}
+                                    {live_dot}
+                                </svg>
+                            </div>
+                            <p class="axis-x" data-testid="explore-axis-x">{move || axes().map(|a| a.0)}
+                                {move || (view_box.get() != ViewBox::WHOLE).then(|| view! {
+                                    " " <button class="quiet" data-testid="explore-reset" on:click=move |_| view_box.set(ViewBox::WHOLE)>
+                                        {format!("zoomed {:.1}x: show all", view_box.with(ViewBox::scale))}</button>
+                                })}
+                            </p>
+                            <ul class="legend" data-testid="explore-legend">
+                                {move || all.with(|pts| legend(pts, colour_by.get())).into_iter().map(|(c, name)| view! {
+                                    <li><span class="swatch" style=format!("background:{c}")></span>{name}</li>
+                                }).collect_view()}
+                            </ul>
+                        </div>
                         <div class="hover">{move || hovered.get().and_then(|i| all.with(|p| p.get(i).map(|p| view! { <img src=p.thumb.clone() width="96" height="96" alt="" /><p class="muted">{p.label.clone()}</p> })))}</div>
                     </div>
                 }.into_any()
             }}
+            {move || (hidden.get() > 0).then(|| view! {
+                <p class="muted" data-testid="explore-hidden">{format!("{} face(s) embedded by other weights are left out until they are embedded again with these.", hidden.get())}</p>
+            })}
             {neighbours}
             <Resynthesis source=source driven=driven all=all />
         </section>

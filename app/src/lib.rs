@@ -4,6 +4,7 @@
 #[cfg(feature = "engine")]
 pub mod engine;
 pub mod protocol;
+pub mod reach;
 
 #[cfg(feature = "engine")]
 pub use engine::EngineWorker;

@@ -6,6 +6,7 @@
 //! similarity, re-synthesis through the decoder). Crops, embeddings and weights persist in
 //! IndexedDB.
 
+mod chart;
 mod client;
 mod clips;
 mod explore;
@@ -13,6 +14,7 @@ mod faces;
 mod media;
 mod page;
 mod plots;
+mod privacy;
 mod storage;
 mod training;
 mod webcam;

@@ -10,6 +10,7 @@ use leptos::task::spawn_local;
 use crate::client::{self, Engine};
 use crate::clips::{ClipView, Clips};
 use crate::explore::Explorer;
+use crate::privacy::PrivacyCheck;
 use crate::storage;
 use crate::training::{TrainLog, TrainPanel};
 use crate::webcam::WebcamPanel;
@@ -23,6 +24,20 @@ enum Status {
     Failed(String),
 }
 
+/// Whether the browser keeps this page's storage under pressure (asking it to), and how much
+/// is used of the quota.
+async fn storage_state() -> String {
+    let kept = match storage::ask_to_persist().await {
+        Some(true) => "Storage: persistent (the browser keeps it until you clear it).",
+        Some(false) => "Storage: best effort (the browser may clear it when the disk runs low; download the weights to keep them).",
+        None => "Storage: this browser does not say whether it keeps it.",
+    };
+    match storage::estimate().await {
+        Some((used, quota)) => format!("{kept} {:.1} MB used of {:.0} MB.", used / 1e6, quota / 1e6),
+        None => kept.to_string(),
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let status = RwSignal::new(Status::Loading("starting".into()));
@@ -32,6 +47,8 @@ pub fn App() -> impl IntoView {
     let live = RwSignal::new(None::<Vec<f32>>);
     let log = RwSignal::new(TrainLog::default());
     let notice = RwSignal::new(None::<String>);
+    // How this browser keeps what the page stores, in words (asked once the engine is up).
+    let kept = RwSignal::new(None::<String>);
 
     // Training updates come from the worker; when a run ends well, the model has changed:
     // store it and embed every clip again.
@@ -75,6 +92,7 @@ pub fn App() -> impl IntoView {
             }
             Err(e) => status.set(Status::Failed(e)),
         }
+        kept.set(Some(storage_state().await));
     });
     let engine_signal: Signal<Option<Rc<Engine>>, LocalStorage> = engine.into();
 
@@ -121,6 +139,8 @@ pub fn App() -> impl IntoView {
                             <summary>"About these weights"</summary>
                             <p data-testid="about-text">{move || about.get()}</p>
                             <p>"Faces are found with MTCNN (facenet-pytorch's weights, MIT licence), run on your GPU."</p>
+                            <p data-testid="storage-state">{move || kept.get()}</p>
+                            <PrivacyCheck engine=engine_signal />
                         </details>
                     }.into_any(),
                 }}
@@ -128,8 +148,11 @@ pub fn App() -> impl IntoView {
             </section>
             <Clips engine=engine_signal clips=clips />
             <TrainPanel engine=engine_signal clips=clips log=log about=about />
-            <WebcamPanel engine=engine_signal embedding=live />
-            <Explorer clips=clips live=live engine=engine_signal />
+            // The webcam beside the explorer: its face is the moving point there.
+            <div class="side-by-side">
+                <WebcamPanel engine=engine_signal embedding=live />
+                <Explorer clips=clips live=live engine=engine_signal />
+            </div>
         </main>
     }
 }

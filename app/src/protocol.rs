@@ -7,6 +7,8 @@ use fabnet::probe::FineTuneCheck;
 use fabnet::weights::WeightsInfo;
 use serde::{Deserialize, Serialize};
 
+use crate::reach::Reach;
+
 /// An RGB frame on the wire (bytes as one blob, not one number each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Frame {
@@ -63,6 +65,8 @@ pub enum Call {
     Resume,
     /// Stop training; the model keeps what it learned.
     Stop,
+    /// Try a request to this address from the worker (does the page's policy hold here too?).
+    TryReach(String),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -76,6 +80,7 @@ pub enum Reply {
     },
     Image(Vec<f32>),
     Weights(#[serde(with = "serde_bytes")] Vec<u8>),
+    Reach(Reach),
     Done,
 }
 

@@ -12,6 +12,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
+use crate::chart::{LineChart, Mark, Series};
 use crate::client::Engine;
 use crate::clips::{ClipState, ClipView};
 use crate::media;
@@ -25,6 +26,8 @@ pub struct TrainLog {
     pub validation: Vec<(u32, f64)>,
     /// The first step trained with the flow decoder frozen, if one was.
     pub frozen_from: Option<u32>,
+    /// (step, new window) each time the curriculum moved its window.
+    pub window_moves: Vec<(u32, (f64, f64))>,
     pub last: Option<TrainUpdate>,
     pub samples: Option<Samples>,
     /// The finished run's model is stored and every clip embedded with it.
@@ -33,6 +36,11 @@ pub struct TrainLog {
 
 impl TrainLog {
     pub fn record(&mut self, mut update: TrainUpdate) {
+        if let Some(last) = &self.last
+            && last.window != update.window
+        {
+            self.window_moves.push((update.step, update.window));
+        }
         if let Some(loss) = update.loss {
             self.losses.push((update.step, loss));
             if update.frozen_flow && self.frozen_from.is_none() {
@@ -248,8 +256,8 @@ pub fn TrainPanel(
     }
 }
 
-const CURVE_W: f64 = 360.0;
-const CURVE_H: f64 = 140.0;
+const CURVE_W: f64 = 480.0;
+const CURVE_H: f64 = 220.0;
 
 #[component]
 fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
@@ -264,7 +272,7 @@ fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
             (TrainState::Paused, _) => "paused".into(),
             (TrainState::Finished, _) => "finished: the model now uses what it learned".into(),
         };
-        let (points, vpoints) = curve(&l);
+        let chart = loss_chart(&l);
         Some(view! {
             <div class="progress">
                 <p data-testid="train-state" class:problem=u.problem.is_some()>{state}</p>
@@ -278,13 +286,10 @@ fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
                         {format!("{} source view(s){}", u.views, if u.frozen_flow { ", flow decoder frozen" } else { "" })}</output>
                     {l.validation.last().map(|(_, v)| format!(" · validation {v:.5}"))}
                 </p>
-                <svg data-testid="train-curve" data-losses=serde_json::to_string(&l.losses.iter().map(|p| p.1).collect::<Vec<_>>()).unwrap_or_default() width=CURVE_W height=CURVE_H viewBox=format!("0 0 {CURVE_W} {CURVE_H}")>
-                    <rect width=CURVE_W height=CURVE_H fill="#f8fafc"></rect>
-                    <polyline points=points fill="none" stroke="#2563eb" stroke-width="1.5"></polyline>
-                    <polyline points=vpoints fill="none" stroke="#e11d48" stroke-width="1.5" stroke-dasharray="4 2"></polyline>
-                </svg>
-                <p class="muted">"blue: training loss (windowed), red: validation loss (dashed), on held-out frames: "
-                    <span data-testid="train-held-out">{u.held_out.clone()}</span></p>
+                <div data-testid="train-curve" data-losses=serde_json::to_string(&l.losses.iter().map(|p| p.1).collect::<Vec<_>>()).unwrap_or_default()>{chart}</div>
+                <p class="muted">"Validation is on held-out frames: "
+                    <span data-testid="train-held-out">{u.held_out.clone()}</span> "."
+                    {(!l.window_moves.is_empty()).then_some(" Dotted lines: the curriculum window moved (the share of each batch's sorted losses trained on).")}</p>
                 {l.applied.then(|| view! { <p data-testid="train-applied">"Saved in this browser; every clip is embedded with the new model."</p> })}
                 {u.check.clone().map(check_table)}
                 {l.samples.as_ref().map(sample_strip)}
@@ -293,23 +298,16 @@ fn Progress(log: RwSignal<TrainLog>) -> impl IntoView {
     }
 }
 
-/// Polylines of the training and validation losses on shared axes.
-fn curve(l: &TrainLog) -> (String, String) {
-    let all: Vec<(u32, f64)> = l.losses.iter().chain(&l.validation).copied().filter(|(_, v)| v.is_finite()).collect();
-    if all.is_empty() {
-        return (String::new(), String::new());
-    }
-    let max_step = all.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
-    let lo = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let hi = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    let span = (hi - lo).max(1e-9);
-    let line = |pts: &[(u32, f64)]| {
-        pts.iter()
-            .map(|(s, v)| format!("{:.1},{:.1}", 6.0 + (*s as f64 / max_step) * (CURVE_W - 12.0), CURVE_H - 6.0 - (v - lo) / span * (CURVE_H - 12.0)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    (line(&l.losses), line(&l.validation))
+/// The training and validation losses against the step, on shared axes, with the moves of the
+/// curriculum window marked.
+fn loss_chart(l: &TrainLog) -> impl IntoView + use<> {
+    let points = |pts: &[(u32, f64)]| pts.iter().map(|&(s, v)| (s as f64, v)).collect::<Vec<_>>();
+    let series = vec![
+        Series { name: "training (windowed)".into(), points: points(&l.losses), colour: "#2563eb", dashed: false, markers: false },
+        Series { name: "validation (held out)".into(), points: points(&l.validation), colour: "#e11d48", dashed: true, markers: true },
+    ];
+    let marks = l.window_moves.iter().map(|&(step, (lo, hi))| Mark { x: step as f64, label: format!("{:.0}-{:.0}%", lo * 100.0, hi * 100.0) }).collect();
+    view! { <LineChart series=series marks=marks x_label="step" y_label="L1 loss" width=CURVE_W height=CURVE_H /> }
 }
 
 fn grey_to_rgb(grey: &[f32]) -> Vec<f32> {

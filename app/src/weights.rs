@@ -8,6 +8,13 @@ use crate::client::Engine;
 use crate::clips::{self, ClipView};
 use crate::storage;
 
+/// A short id of a weights file (FNV-1a of its bytes): what an embedding records of the weights
+/// that made it. Not a security hash: it tells versions of the user's own weights apart.
+pub fn id(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
 /// The "about these weights" text.
 pub fn describe(info: &WeightsInfo) -> String {
     let c = info.config;
@@ -29,11 +36,13 @@ pub async fn changed(
     clips: RwSignal<Vec<ClipView>>,
 ) -> Result<(), String> {
     about.set(describe(&info));
-    engine.set_info(info);
     let bytes = match bytes {
         Some(bytes) => bytes,
         None => engine.save_weights().await?,
     };
-    storage::save_weights(&bytes).await?;
-    clips::refresh(engine, clips).await
+    engine.set_info(info, id(&bytes));
+    // The clips are embedded again even when the weights could not be stored.
+    let stored = storage::save_weights(&bytes).await;
+    clips::refresh(engine, clips).await;
+    stored.map_err(|e| format!("the new weights are in use, but {e}: after a reload the previous ones would be back"))
 }

@@ -2,24 +2,32 @@
 
     python3 tests/browser/test_app.py DIST_DIR DATA_DIR [SCREENSHOT_DIR]
 
-Serves DIST_DIR on 127.0.0.1, drives Chromium through chromedriver (selenium), and checks:
-the models load (in the engine worker); the real carphone clip, added before they did, becomes
+Serves DIST_DIR on 127.0.0.1 with the headers the build wrote for static hosts (`_headers`),
+drives Chromium through chromedriver (selenium), and checks: the models load (in the engine
+worker); the page runs no inline script, and a request to another origin is blocked by the
+policy from the page and from the worker (that origin's server hears nothing), while the app's
+own files are reached; the real carphone clip, added before they did, becomes
 one face track; a file that is not a video is reported on its own card while the rest keeps
 working; a 24 s clip is read whole (its tracks cover 20 s or more), and can be stopped part-way
 keeping what was cut; a webm without a duration (as MediaRecorder writes) is read to its end; a
 damaged video keeps the tracks read before the damage and says where it stopped; a crop drawn
 by hand replaces the detected one in every frame; the explorer plots every embedded face, lists a face's nearest
-neighbours and drives a source face with another's embedding; training a small preset for a
-few steps lowers the loss, with pause and resume, while the page stays responsive; the
+neighbours and drives a source face with another's embedding (the result is a face, not a
+blank, and not the source); training a small preset for a
+few steps lowers the loss, with pause and resume, and the page keeps drawing while the worker
+trains (no stall of 1 s); the
 downloaded weights give `fabnet embed` (FABNET_BIN, default target/debug/fabnet) the app's
 embedding of a face to 1e-3; the webcam (fed from carphone as y4m) delivers live embeddings,
 placed in the explorer too; after a reload the clips and the trained weights are still there,
-and "clear all" removes them.
+the restored embeddings are the trained weights' own (as `fabnet embed` gives), a clip stored in
+the layout before schema versions is read, embedded again and stored anew, a damaged entry and
+one from a later schema are reported and left untouched, and "clear all" removes everything.
 Prints one line per check and "browser: N passed, M failed" last; exits non-zero on failure.
 """
 import base64
 import json
 import functools
+import struct
 import http.server
 import os
 import subprocess
@@ -42,13 +50,34 @@ FABNET = os.environ.get("FABNET_BIN") or os.path.join(os.environ.get("CARGO_TARG
 TRAIN_STEPS = 8
 
 
+def host_headers(directory):
+    """The headers the build wrote for static hosts (`_headers`: `/*`, then `  Name: value`)."""
+    with open(os.path.join(directory, "_headers")) as f:
+        return [tuple(part.strip() for part in line.split(":", 1)) for line in f if line.startswith("  ")]
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    headers_to_send = []
+    requests = None
+
+    def end_headers(self):
+        for name, value in self.headers_to_send:
+            self.send_header(name, value)
+        super().end_headers()
+
+    def do_GET(self):
+        if self.requests is not None:
+            self.requests.append(self.path)
+        super().do_GET()
+
     def log_message(self, *args):
         pass
 
 
-def serve(directory):
-    handler = functools.partial(QuietHandler, directory=directory)
+def serve(directory, headers=(), requests=None):
+    """Serve `directory` on a free port, sending `headers` with every file (as a static host does
+    from `_headers`) and noting each request's path in `requests` when given."""
+    handler = functools.partial(type("Handler", (QuietHandler,), {"headers_to_send": list(headers), "requests": requests}), directory=directory)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -73,6 +102,79 @@ def browser(tmp, y4m):
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path="/usr/bin/chromedriver")
     return webdriver.Chrome(options=opts, service=service)
+
+
+def legacy_clip(key, name, crops):
+    """A clip as the app stored it before schema versions (bincode 1: little-endian, u64
+    lengths): one track of `crops` (width, height, RGB bytes) with 4-d embeddings of weights
+    nobody recorded."""
+    u64 = lambda n: struct.pack("<Q", n)
+    out = u64(key) + u64(len(name)) + name.encode() + u64(len(crops)) + b"\x00"
+    out += u64(1) + u64(len(crops)) + b"".join(u64(i) for i in range(len(crops)))
+    out += u64(len(crops)) + b"".join(struct.pack("<II", w, h) + u64(len(px)) + px for w, h, px in crops)
+    out += u64(len(crops)) + b"".join(u64(4) + struct.pack("<4f", 1, 0, 0, 0) for _ in crops)
+    return out + b"\x00" + struct.pack("<d", 10.0)
+
+
+# The page's IndexedDB, as the app keeps it: `fabnet`, version 1, stores `weights` and `clips`.
+PUT_CLIPS = """
+const [entries, done] = [arguments[0], arguments[arguments.length - 1]];
+const open = indexedDB.open('fabnet', 1);
+open.onerror = () => done('cannot open: ' + open.error);
+open.onsuccess = () => {
+  const tx = open.result.transaction('clips', 'readwrite');
+  for (const [key, b64] of entries) tx.objectStore('clips').put(Uint8Array.from(atob(b64), c => c.charCodeAt(0)), key);
+  tx.oncomplete = () => { open.result.close(); done('ok'); };
+  tx.onerror = () => done('cannot write: ' + tx.error);
+};"""
+GET_CLIPS = """
+const done = arguments[arguments.length - 1];
+const open = indexedDB.open('fabnet', 1);
+open.onerror = () => done(null);
+open.onsuccess = () => {
+  const out = {};
+  const cursor = open.result.transaction('clips').objectStore('clips').openCursor();
+  cursor.onsuccess = () => {
+    const c = cursor.result;
+    if (!c) { open.result.close(); done(out); return; }
+    const bytes = new Uint8Array(c.value);
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 8192) text += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    out[c.key] = btoa(text);
+    c.continue();
+  };
+};"""
+
+
+# Two pictures on the page, drawn at one size: the spread (standard deviation) of the first's
+# grey levels, and the mean absolute grey difference between them (0-255).
+COMPARE_IMAGES = """
+const [a, b, done] = [document.querySelector(arguments[0]), document.querySelector(arguments[1]), arguments[arguments.length - 1]];
+const grey = (img) => {
+  const c = document.createElement('canvas'); c.width = c.height = 64;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0, 64, 64);
+  const d = g.getImageData(0, 0, 64, 64).data, out = [];
+  for (let i = 0; i < d.length; i += 4) out.push((d[i] + d[i + 1] + d[i + 2]) / 3);
+  return out;
+};
+Promise.all([a.decode(), b.decode()]).then(() => {
+  const [x, y] = [grey(a), grey(b)];
+  const mean = x.reduce((s, v) => s + v, 0) / x.length;
+  const spread = Math.sqrt(x.reduce((s, v) => s + (v - mean) ** 2, 0) / x.length);
+  done([spread, x.reduce((s, v, i) => s + Math.abs(v - y[i]), 0) / x.length]);
+});"""
+
+# The page's longest stall, in ms, over `arguments[0]` ms: the largest gap between animation
+# frames (a page that answers draws about every 16 ms).
+LONGEST_STALL = """
+const [window_ms, done] = [arguments[0], arguments[arguments.length - 1]];
+let last = performance.now(), worst = 0;
+const start = last;
+const tick = (now) => {
+  worst = Math.max(worst, now - last); last = now;
+  if (now - start < window_ms) requestAnimationFrame(tick); else done(worst);
+};
+requestAnimationFrame(tick);"""
 
 
 def wait_for(driver, what, predicate, timeout=TIMEOUT):
@@ -101,7 +203,7 @@ def shot(driver, name):
 
 def main():
     tmp = tempfile.mkdtemp()
-    server = serve(DIST)
+    server = serve(DIST, host_headers(DIST))
     driver = browser(tmp, fake_webcam(tmp))
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     passed, failed = 0, 0
@@ -134,6 +236,32 @@ def main():
         assert "carphone" in driver.execute_script(
             "return document.querySelector('[data-testid=about-weights]').textContent"), "about panel names its data"
         shot(driver, "1-ready")
+
+    def nothing_leaves_the_device():
+        # The page runs no inline script, so its policy needs no 'unsafe-inline'.
+        assert driver.execute_script("return document.querySelectorAll('script:not([src])').length") == 0
+        # Another port is another origin: a server there notes every request it gets.
+        hits = []
+        other = serve(tmp, requests=hits)
+        driver.execute_script("document.querySelector('[data-testid=about-weights]').open = true")
+
+        def try_reach(address):
+            field = testid(driver, "reach-address")[0]
+            field.clear()
+            field.send_keys(address + "\t")
+            testid(driver, "reach-try")[0].click()
+            done = lambda d: [e.get_attribute("data-reach") for e in testid(d, "reach-page") + testid(d, "reach-worker")
+                              if e.get_attribute("data-address") == address]
+            return wait_for(driver, f"both tries of {address}", lambda d: len(done(d)) == 2 and done(d), timeout=30)
+
+        # The control: the app's own files are reachable from both sides, so "blocked" below is
+        # the policy's doing and not a broken check.
+        assert try_reach(url + "weights/README.md") == ["reached", "reached"]
+        outside = f"http://127.0.0.1:{other.server_address[1]}/leak"
+        assert try_reach(outside) == ["blocked", "blocked"], testid(driver, "reach-worker")[0].text
+        assert not hits, f"the other origin was reached: {hits}"
+        shot(driver, "1b-privacy-check")
+        other.shutdown()
 
     def clip_becomes_a_track():
         # The clip added while the page loaded (4 s at 10 frames/s).
@@ -267,7 +395,23 @@ def main():
         neighbours = wait_for(driver, "the nearest neighbours", lambda d: testid(d, "neighbour"))
         assert len(neighbours) == 6, f"{len(neighbours)} neighbours"
         assert "cosine" in neighbours[0].text, neighbours[0].text
+        # Axes say what they are, the colours have a legend, and the plot zooms where it is scrolled.
+        x_axis, y_axis = testid(driver, "explore-axis-x")[0].text, testid(driver, "explore-axis-y")[0].text
+        assert x_axis.startswith("PC1: ") and "% of the variance" in x_axis and y_axis.startswith("PC2: "), (x_axis, y_axis)
+        legend = [e.text for e in testid(driver, "explore-legend")[0].find_elements(By.TAG_NAME, "li")]
+        assert "carphone_pristine.mp4" in legend, legend
+        plot = testid(driver, "explore-plot")[0]
+        whole = plot.get_dom_attribute("viewBox")
+        driver.execute_script("const r = arguments[0].getBoundingClientRect();"
+                              "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + r.width / 2,"
+                              " clientY: r.top + r.height / 2, bubbles: true, cancelable: true}))", plot)
+        zoomed = wait_for(driver, "the plot zoomed", lambda d: testid(d, "explore-plot")[0].get_dom_attribute("viewBox") != whole
+                          and testid(d, "explore-plot")[0].get_dom_attribute("viewBox"), timeout=10)
+        assert float(zoomed.split()[2]) < float(whole.split()[2]), f"closer: {whole} -> {zoomed}"
+        print(f"     explorer axes: {x_axis} / {y_axis}; legend {legend}")
         shot(driver, "5-explore")
+        testid(driver, "explore-reset")[0].click()
+        wait_for(driver, "the whole plot again", lambda d: testid(d, "explore-plot")[0].get_dom_attribute("viewBox") == whole, timeout=10)
 
     def resynthesis():
         testid(driver, "resynth-source")[0].click()
@@ -275,6 +419,12 @@ def main():
         ActionChains(driver).move_to_element(points[20]).click().perform()
         image = wait_for(driver, "the re-synthesised face", lambda d: testid(d, "resynth-image"))[0]
         assert image.get_attribute("src").startswith("data:image/png"), "a picture"
+        # A face, not a blank, and not the source handed back: grey levels spread, and apart
+        # from the source's.
+        spread, apart = driver.execute_async_script(COMPARE_IMAGES, "[data-testid=resynth-image]", "[data-testid=resynthesis] img[alt=source]")
+        print(f"     re-synthesis: grey spread {spread:.1f}, mean difference from the source {apart:.1f} (of 255)")
+        assert spread > 10, f"a blank image (grey levels spread {spread:.1f})"
+        assert apart > 2, f"the source itself (mean difference {apart:.1f})"
         shot(driver, "5b-resynthesis")
 
     def set_field(name, value):
@@ -301,13 +451,17 @@ def main():
         started = time.time()
         testid(driver, "train-start")[0].click()
         wait_for(driver, "the first steps", lambda d: int(testid(d, "train-step")[0].text) >= 3)
-        # Pause holds the step count; resume carries on.
-        testid(driver, "train-pause")[0].click()
-        paused_at = wait_for(driver, "the pause", lambda d: "paused" in testid(d, "train-state")[0].text and int(testid(d, "train-step")[0].text))
-        # The page answers while the worker trains: the about panel opens at once.
+        # The page answers while the worker trains: it keeps drawing, and a panel opens at once.
+        assert testid(driver, "train-state")[0].text == "training"
+        stall_ms = driver.execute_async_script(LONGEST_STALL, 3000)
         t0 = time.time()
         driver.execute_script("document.querySelector('[data-testid=about-weights]').open = true")
         responsive_ms = (time.time() - t0) * 1000
+        assert testid(driver, "train-state")[0].text == "training", "measured while training ran"
+        assert stall_ms < 1000 and responsive_ms < 1000, f"the page stalled {stall_ms:.0f} ms, answered in {responsive_ms:.0f} ms"
+        # Pause holds the step count; resume carries on.
+        testid(driver, "train-pause")[0].click()
+        paused_at = wait_for(driver, "the pause", lambda d: "paused" in testid(d, "train-state")[0].text and int(testid(d, "train-step")[0].text))
         time.sleep(3)
         assert int(testid(driver, "train-step")[0].text) == paused_at, "no steps while paused"
         testid(driver, "train-resume")[0].click()
@@ -317,7 +471,7 @@ def main():
         assert len(losses) == TRAIN_STEPS, losses
         first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
         print(f"     losses: {' '.join(f'{l:.4f}' for l in losses)}; {TRAIN_STEPS / elapsed:.2f} steps/s; "
-              f"page answered in {responsive_ms:.0f} ms while training")
+              f"while training, the page's longest stall was {stall_ms:.0f} ms and it answered in {responsive_ms:.0f} ms")
         assert last < 0.9 * first, f"the loss did not fall: first {first:.4f}, last {last:.4f}"
         stage = testid(driver, "train-stage")[0]
         # 8 steps in 4 epochs of 2: the second stage from epoch 3, step 5.
@@ -336,6 +490,16 @@ def main():
         assert check["before"] != check["after"], f"the check measured the trained model: {check}"
         shot(driver, "7-trained")
 
+    downloaded = os.path.join(tmp, "downloads", "fabnet-weights.fabnet")
+
+    def embed_natively(thumb):
+        """`fabnet embed` with the downloaded weights on the picture a thumbnail shows."""
+        png = os.path.join(tmp, "face.png")
+        with open(png, "wb") as f:
+            f.write(base64.b64decode(thumb.get_attribute("src").split(",", 1)[1]))
+        out = subprocess.run([FABNET, "embed", "--weights", downloaded, png], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.splitlines()[0])["embedding"]
+
     def downloaded_weights_embed_the_same():
         # The real download path: Chromium saves the file the button hands it.
         downloads = os.path.join(tmp, "downloads")
@@ -343,16 +507,12 @@ def main():
         driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
         testid(driver, "weights-download")[0].click()
         wait_for(driver, "the weights file link", lambda d: testid(d, "weights-file"))
-        weights = os.path.join(downloads, "fabnet-weights.fabnet")
+        weights = downloaded
         wait_for(driver, "the downloaded weights", lambda d: os.path.exists(weights) and os.path.getsize(weights) > 1000
                  and not [f for f in os.listdir(downloads) if f.endswith(".crdownload")])
         thumb = driver.find_elements(By.CSS_SELECTOR, "[data-testid=face-track] img[data-embedding]")[2]
-        png = os.path.join(tmp, "face.png")
-        with open(png, "wb") as f:
-            f.write(base64.b64decode(thumb.get_attribute("src").split(",", 1)[1]))
         app = json.loads(thumb.get_attribute("data-embedding"))
-        out = subprocess.run([FABNET, "embed", "--weights", weights, png], capture_output=True, text=True, check=True)
-        native = json.loads(out.stdout.splitlines()[0])["embedding"]
+        native = embed_natively(thumb)
         worst = max(abs(a - b) for a, b in zip(app, native))
         print(f"     {len(app)}-d embedding, app vs fabnet embed: max difference {worst:.2e}")
         assert len(app) == len(native) and worst <= 1e-3, f"max difference {worst}"
@@ -365,17 +525,48 @@ def main():
 
     def reload_keeps_everything():
         tracks = [t.get_attribute("data-frames") for t in testid(driver, "face-track")]
+        # Beside the app's own entries: a clip stored by the app before schema versions (three
+        # real face crops), one damaged entry and one from a later schema.
+        raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", os.path.join(DATA, "carphone_pristine.mp4"), "-vf",
+                              "crop=144:144:16:0,scale=128:128", "-frames:v", "3", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                             capture_output=True, check=True).stdout
+        crops = [(128, 128, raw[i * 128 * 128 * 3:(i + 1) * 128 * 128 * 3]) for i in range(3)]
+        foreign = {900: legacy_clip(900, "before-versions.mp4", crops), 901: b"fabnetdb\x01\x00" + bytes(range(7, 200)),
+                   902: b"fabnetdb\x09\x00later"}
+        entries = [[k, base64.b64encode(v).decode()] for k, v in foreign.items()]
+        assert driver.execute_async_script(PUT_CLIPS, entries) == "ok"
         driver.refresh()
         wait_for(driver, "the models to load again", lambda d: testid(d, "model-ready"))
         about = driver.execute_script("return document.querySelector('[data-testid=about-text]').textContent")
         assert "in the browser" in about, f"the trained weights came back: {about}"
-        restored = wait_for(driver, "the stored clips", lambda d: testid(d, "face-track"))
-        assert [t.get_attribute("data-frames") for t in restored] == tracks, "the same tracks"
-        assert len(testid(driver, "explore-point")) >= 30, "the explorer has them too"
+        restored = wait_for(driver, "the stored clips", lambda d: len(testid(d, "face-track")) == len(tracks) + 1 and testid(d, "face-track"))
+        assert [t.get_attribute("data-frames") for t in restored] == tracks + ["3"], "the same tracks, and the old clip's"
+        old = wait_for(driver, "the old clip", lambda d: card("before-versions.mp4"))
+        assert "earlier version" in old.find_element(By.CSS_SELECTOR, "[data-testid=clip-note]").text
+        # Unreadable entries are reported and left as they were.
+        problem = wait_for(driver, "the unreadable entries reported", lambda d: [e.text for e in testid(d, "error") if "could not be read" in e.text])[0]
+        assert "2 stored clip(s)" in problem and "later version" in problem and "damaged" in problem, problem
+        kept = driver.execute_async_script(GET_CLIPS)
+        for key in (901, 902):
+            assert base64.b64decode(kept[str(key)]) == foreign[key], f"entry {key} was changed"
+        # Stale embeddings (the old clip's, from unknown weights) are redone, never shown.
+        wait_for(driver, "the old clip embedded again", lambda d: not testid(d, "clip-reembed") and not testid(d, "explore-hidden"))
+        wait_for(driver, "the old clip stored in the current format",
+                 lambda d: base64.b64decode(d.execute_async_script(GET_CLIPS)["900"]).startswith(b"fabnetdb\x01\x00"), timeout=30)
+        faces = sum(int(t) for t in tracks) + 3
+        assert len(testid(driver, "explore-point")) == faces, f"{len(testid(driver, 'explore-point'))} points for {faces} faces"
+        # A restored embedding is the trained weights' own: the same as fabnet embed on them.
+        thumb = driver.find_elements(By.CSS_SELECTOR, "[data-testid=face-track] img[data-embedding]")[2]
+        app = json.loads(thumb.get_attribute("data-embedding"))
+        native = embed_natively(thumb)
+        worst = max(abs(a - b) for a, b in zip(app, native))
+        assert len(app) == len(native) and worst <= 1e-3, f"a restored embedding differs from the weights' by {worst}"
+        assert "Storage:" in testid(driver, "storage-state")[0].get_attribute("textContent")
         shot(driver, "8-reloaded")
         driver.execute_script("window.confirm = () => true")
         testid(driver, "clear-all")[0].click()
         wait_for(driver, "everything cleared", lambda d: not testid(d, "face-track"))
+        assert driver.execute_async_script(GET_CLIPS) == {}, "clear all removes the unreadable entries too"
         driver.refresh()
         wait_for(driver, "the models to load after clearing", lambda d: testid(d, "model-ready"))
         time.sleep(2)
@@ -394,6 +585,7 @@ def main():
         testid(driver, "webcam-stop")[0].click()
 
     check("page loads the models", loads)
+    check("nothing leaves the device, from the page or the worker", nothing_leaves_the_device)
     check("a clip becomes a face track", clip_becomes_a_track)
     check("a bad file is reported alone", bad_file_is_reported_alone)
     check("a long clip is used whole", long_clip_is_used_whole)

@@ -97,6 +97,9 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
         *engine = Some(e);
         return Ok(Reply::Ready(info));
     }
+    if let Call::TryReach(url) = call {
+        return Ok(Reply::Reach(crate::reach::try_reach(&url).await));
+    }
     let e = engine.as_mut().ok_or_else(not_started)?;
     // While training, the model being trained is the one that answers.
     let model = |e: &Engine| match training.as_ref() {
@@ -104,7 +107,7 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
         None => e.model.clone(),
     };
     match call {
-        Call::Start { .. } => unreachable!("handled above"),
+        Call::Start { .. } | Call::TryReach(_) => unreachable!("handled above"),
         Call::Detect(frame) => e.detector.detect(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
         Call::Follow(frame, previous) => e.detector.follow(&frame.to_rgb()?, &previous).await.map(Reply::Faces).map_err(|e| e.to_string()),
         Call::Embed(images) => embed(&model(e), &e.device, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),

@@ -1,17 +1,26 @@
 //! What survives a reload, in this browser's IndexedDB: the current weights (after a
-//! fine-tune or a load) and every clip's face crops and embeddings. Values are bincode blobs
-//! (crops are bytes; JSON would triple them). Nothing is stored anywhere else.
+//! fine-tune or a load) and every clip's face crops and embeddings. A clip is a postcard blob
+//! (crops are bytes; JSON would triple them) behind a header that names its schema version,
+//! so an old or damaged entry is reported and left as it is, never read as something else.
+//! Every write is checked: a full quota or an aborted transaction is an error the page shows.
+//! Nothing is stored anywhere else.
+
+mod legacy;
 
 use fabnet::face::RgbFrame;
 use fabnet_app::protocol::Frame;
-use rexie::{ObjectStore, Rexie, TransactionMode};
+use rexie::{ObjectStore, Rexie, TransactionMode, TransactionResult};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 const DATABASE: &str = "fabnet";
 const WEIGHTS: &str = "weights";
 const CLIPS: &str = "clips";
 const CURRENT: &str = "current";
+/// Every stored clip starts with these bytes, then its schema version (u16, little-endian).
+const MAGIC: &[u8; 8] = b"fabnetdb";
+const SCHEMA: u16 = 1;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredTrack {
@@ -19,6 +28,8 @@ pub struct StoredTrack {
     pub crops: Vec<Frame>,
     pub embeddings: Vec<Vec<f32>>,
     pub manual: bool,
+    /// Id of the weights that made the embeddings (`None`: not recorded, so they are redone).
+    pub weights: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -33,36 +44,53 @@ pub struct StoredClip {
     pub fps: f64,
 }
 
-/// A clip as stored before the sampling rate was chosen per clip (always 10 frames/s).
-#[derive(Deserialize)]
-struct StoredClipV0 {
-    id: usize,
-    name: String,
-    frames: usize,
-    first_frame: Option<Frame>,
-    tracks: Vec<StoredTrack>,
-}
-
-impl From<StoredClipV0> for StoredClip {
-    fn from(c: StoredClipV0) -> Self {
-        Self { id: c.id, name: c.name, frames: c.frames, first_frame: c.first_frame, tracks: c.tracks, fps: 10.0 }
-    }
-}
-
-/// A stored clip in today's layout or the one before (bincode ignores trailing bytes, so
-/// today's is tried first).
-fn unblob_clip(value: &JsValue) -> Result<StoredClip, String> {
-    unblob::<StoredClip>(value).or_else(|_| unblob::<StoredClipV0>(value).map(StoredClip::from))
-}
-
 impl StoredTrack {
     pub fn crops(&self) -> Result<Vec<RgbFrame>, String> {
         self.crops.iter().map(Frame::to_rgb).collect()
     }
 }
 
+/// Why a stored clip was not read. It stays in storage as it is.
+enum Unreadable {
+    /// Written by a later version of the app.
+    Newer(u16),
+    Damaged(String),
+}
+
+fn encode_clip(clip: &StoredClip) -> Result<Vec<u8>, String> {
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend(SCHEMA.to_le_bytes());
+    postcard::to_extend(clip, bytes).map_err(|e| format!("cannot encode the clip for storage: {e}"))
+}
+
+/// A stored clip, and whether it was in a layout from before schema versions.
+fn decode_clip(bytes: &[u8]) -> Result<(StoredClip, bool), Unreadable> {
+    let Some(rest) = bytes.strip_prefix(MAGIC) else {
+        return legacy::clip(bytes).map(|c| (c, true)).map_err(|e| Unreadable::Damaged(format!("no schema version, and not an earlier layout either ({e})")));
+    };
+    let (version, payload) = match rest {
+        [a, b, payload @ ..] => (u16::from_le_bytes([*a, *b]), payload),
+        _ => return Err(Unreadable::Damaged("it ends in its header".into())),
+    };
+    if version != SCHEMA {
+        return Err(Unreadable::Newer(version));
+    }
+    postcard::from_bytes(payload).map(|c| (c, false)).map_err(|e| Unreadable::Damaged(e.to_string()))
+}
+
+/// Rexie's errors in words (its own Display hides the browser's reason).
 fn problem(what: &str) -> impl Fn(rexie::Error) -> String + '_ {
-    move |e| format!("browser storage: cannot {what} ({e})")
+    move |e| {
+        let reason = match &e {
+            rexie::Error::IdbError(inner) => inner.to_string(),
+            other => other.to_string(),
+        };
+        if reason.contains("QuotaExceeded") {
+            format!("browser storage: cannot {what}: this browser's storage for the page is full")
+        } else {
+            format!("browser storage: cannot {what} ({reason})")
+        }
+    }
 }
 
 async fn open() -> Result<Rexie, String> {
@@ -75,70 +103,121 @@ async fn open() -> Result<Rexie, String> {
         .map_err(problem("open the database"))
 }
 
-fn blob<T: Serialize>(value: &T) -> Result<JsValue, String> {
-    let bytes = bincode::serialize(value).map_err(|e| format!("cannot encode for storage: {e}"))?;
-    Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+/// The transaction's end: an abort (a full disk, a quota) is an error, not a silent loss.
+async fn committed(tx: rexie::Transaction, what: &str) -> Result<(), String> {
+    match tx.done().await.map_err(problem(what))? {
+        TransactionResult::Committed => Ok(()),
+        TransactionResult::Aborted => Err(format!("browser storage: cannot {what} (the browser aborted the write; is its storage full?)")),
+    }
 }
 
-fn unblob<T: for<'de> Deserialize<'de>>(value: &JsValue) -> Result<T, String> {
-    let bytes = js_sys::Uint8Array::new(value).to_vec();
-    bincode::deserialize(&bytes).map_err(|e| format!("stored data is unreadable: {e}"))
+fn megabytes(bytes: f64) -> String {
+    format!("{:.1} MB", bytes / 1e6)
 }
 
-async fn put(store: &str, key: JsValue, value: JsValue) -> Result<(), String> {
-    let db = open().await?;
-    let tx = db.transaction(&[store], TransactionMode::ReadWrite).map_err(problem("write"))?;
-    tx.store(store).map_err(problem("write"))?.put(&value, Some(&key)).await.map_err(problem("write"))?;
-    tx.done().await.map_err(problem("write"))?;
+/// This origin's storage use and quota in bytes, when the browser tells.
+pub async fn estimate() -> Option<(f64, f64)> {
+    let manager = web_sys::window()?.navigator().storage();
+    let estimate: web_sys::StorageEstimate = JsFuture::from(manager.estimate().ok()?).await.ok()?.unchecked_into();
+    Some((estimate.get_usage()?, estimate.get_quota()?))
+}
+
+/// Ask the browser to keep this page's storage under pressure; whether it agreed.
+pub async fn ask_to_persist() -> Option<bool> {
+    let manager = web_sys::window()?.navigator().storage();
+    JsFuture::from(manager.persist().ok()?).await.ok()?.as_bool()
+}
+
+/// Refuse a write of `bytes` that the quota cannot hold, with the figures.
+async fn room_for(bytes: usize) -> Result<(), String> {
+    let Some((usage, quota)) = estimate().await else { return Ok(()) };
+    if usage + bytes as f64 > quota {
+        return Err(format!("browser storage is full: {} of {} used, and this needs {} more", megabytes(usage), megabytes(quota), megabytes(bytes as f64)));
+    }
     Ok(())
 }
 
-async fn get(store: &str, key: JsValue) -> Result<Option<JsValue>, String> {
+async fn put(store: &str, key: JsValue, bytes: &[u8]) -> Result<(), String> {
+    room_for(bytes.len()).await?;
+    let value: JsValue = js_sys::Uint8Array::from(bytes).into();
+    let db = open().await?;
+    let tx = db.transaction(&[store], TransactionMode::ReadWrite).map_err(problem("write"))?;
+    tx.store(store).map_err(problem("write"))?.put(&value, Some(&key)).await.map_err(problem("write"))?;
+    committed(tx, "write").await
+}
+
+async fn get(store: &str, key: JsValue) -> Result<Option<Vec<u8>>, String> {
     let db = open().await?;
     let tx = db.transaction(&[store], TransactionMode::ReadOnly).map_err(problem("read"))?;
-    tx.store(store).map_err(problem("read"))?.get(key).await.map_err(problem("read"))
+    let value = tx.store(store).map_err(problem("read"))?.get(key).await.map_err(problem("read"))?;
+    Ok(value.map(|v| js_sys::Uint8Array::new(&v).to_vec()))
 }
 
 pub async fn save_weights(bytes: &[u8]) -> Result<(), String> {
-    put(WEIGHTS, CURRENT.into(), js_sys::Uint8Array::from(bytes).into()).await
+    put(WEIGHTS, CURRENT.into(), bytes).await
 }
 
 pub async fn load_weights() -> Result<Option<Vec<u8>>, String> {
-    Ok(get(WEIGHTS, CURRENT.into()).await?.map(|v| js_sys::Uint8Array::new(&v).to_vec()))
+    get(WEIGHTS, CURRENT.into()).await
 }
 
 pub async fn save_clip(clip: &StoredClip) -> Result<(), String> {
-    put(CLIPS, (clip.id as f64).into(), blob(clip)?).await
+    put(CLIPS, (clip.id as f64).into(), &encode_clip(clip)?).await
 }
 
-/// One stored clip, if there is one under `id`.
-pub async fn load_clip(id: usize) -> Result<Option<StoredClip>, String> {
-    get(CLIPS, (id as f64).into()).await?.map(|v| unblob_clip(&v)).transpose()
+/// The stored first frame of a clip, if there is one.
+pub async fn load_first_frame(id: usize) -> Result<Option<Frame>, String> {
+    let Some(bytes) = get(CLIPS, (id as f64).into()).await? else { return Ok(None) };
+    Ok(decode_clip(&bytes).ok().and_then(|(c, _)| c.first_frame))
 }
 
 pub async fn delete_clip(id: usize) -> Result<(), String> {
     let db = open().await?;
     let tx = db.transaction(&[CLIPS], TransactionMode::ReadWrite).map_err(problem("delete"))?;
     tx.store(CLIPS).map_err(problem("delete"))?.delete((id as f64).into()).await.map_err(problem("delete"))?;
-    tx.done().await.map_err(problem("delete"))?;
-    Ok(())
+    committed(tx, "delete").await
 }
 
-/// Every stored clip, oldest first; unreadable entries are skipped with a note.
-pub async fn load_clips() -> Result<(Vec<StoredClip>, Vec<String>), String> {
+/// What an earlier visit stored.
+pub struct Stored {
+    /// Readable clips, oldest first.
+    pub clips: Vec<StoredClip>,
+    /// Ids of the clips read from the layout before schema versions (rewritten on their next save).
+    pub upgraded: Vec<usize>,
+    /// Entries that could not be read, left in storage untouched: their ids (kept out of use)
+    /// and why, in words.
+    pub unreadable: Vec<(usize, String)>,
+}
+
+/// Every stored clip; an entry that cannot be read is reported, not dropped.
+pub async fn load_clips() -> Result<Stored, String> {
     let db = open().await?;
     let tx = db.transaction(&[CLIPS], TransactionMode::ReadOnly).map_err(problem("read"))?;
-    let values = tx.store(CLIPS).map_err(problem("read"))?.get_all(None, None).await.map_err(problem("read"))?;
-    let mut clips = Vec::new();
-    let mut problems = Vec::new();
-    for v in values {
-        match unblob_clip(&v) {
-            Ok(c) => clips.push(c),
-            Err(e) => problems.push(e),
+    let entries = tx.store(CLIPS).map_err(problem("read"))?.scan(None, None, None, None).await.map_err(problem("read"))?;
+    let mut stored = Stored { clips: Vec::new(), upgraded: Vec::new(), unreadable: Vec::new() };
+    for (key, value) in entries {
+        let key = key.as_f64().unwrap_or(-1.0);
+        let id = if key >= 0.0 { key as usize } else { 0 };
+        let bytes = if value.is_instance_of::<js_sys::Uint8Array>() { Some(js_sys::Uint8Array::new(&value).to_vec()) } else { None };
+        let Some(bytes) = bytes else {
+            stored.unreadable.push((id, format!("entry {key} is not a stored clip")));
+            continue;
+        };
+        match decode_clip(&bytes) {
+            Ok((clip, old)) => {
+                if old {
+                    stored.upgraded.push(clip.id);
+                }
+                stored.clips.push(clip);
+            }
+            Err(Unreadable::Newer(v)) => {
+                stored.unreadable.push((id, format!("entry {id} was stored by a later version of this app (schema {v}; this one reads {SCHEMA})")))
+            }
+            Err(Unreadable::Damaged(e)) => stored.unreadable.push((id, format!("entry {id} is damaged ({e})"))),
         }
     }
-    clips.sort_by_key(|c| c.id);
-    Ok((clips, problems))
+    stored.clips.sort_by_key(|c| c.id);
+    Ok(stored)
 }
 
 /// Remove everything this app stored.
@@ -147,6 +226,5 @@ pub async fn clear() -> Result<(), String> {
     let tx = db.transaction(&[WEIGHTS, CLIPS], TransactionMode::ReadWrite).map_err(problem("clear"))?;
     tx.store(WEIGHTS).map_err(problem("clear"))?.clear().await.map_err(problem("clear"))?;
     tx.store(CLIPS).map_err(problem("clear"))?.clear().await.map_err(problem("clear"))?;
-    tx.done().await.map_err(problem("clear"))?;
-    Ok(())
+    committed(tx, "clear").await
 }
