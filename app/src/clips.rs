@@ -185,8 +185,8 @@ async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<
 }
 
 /// The clips stored by an earlier visit, as they were; embeddings that other weights made are
-/// to be embedded again (`refresh`), and the explorer leaves them out until then. Entries that cannot be read are reported and left in storage as they are (their ids
-/// are not reused).
+/// to be embedded again (`refresh`), and the explorer leaves them out until then. Entries that
+/// cannot be read are reported and left in storage as they are (their ids are not reused).
 async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, sources: Sources, next_id: StoredValue<usize>) -> Result<(), String> {
     let stored = storage::load_clips().await?;
     let size = engine.input_size();

@@ -37,10 +37,15 @@ pub async fn changed(
 ) -> Result<(), String> {
     about.set(describe(&info));
     let bytes = match bytes {
+        // A loaded file: `Engine::load_weights` already holds its description and id.
         Some(bytes) => bytes,
-        None => engine.save_weights().await?,
+        // A finished run: the engine learns what its model now is from the file it writes.
+        None => {
+            let bytes = engine.save_weights().await?;
+            engine.set_info(info, id(&bytes));
+            bytes
+        }
     };
-    engine.set_info(info, id(&bytes));
     // The clips are embedded again even when the weights could not be stored.
     let stored = storage::save_weights(&bytes).await;
     clips::refresh(engine, clips).await;
