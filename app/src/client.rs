@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use fabnet::face::{Detection, RgbFrame};
+use fabnet::footprint::DeviceLimits;
 use fabnet::weights::WeightsInfo;
 use fabnet_app::EngineWorker;
 use fabnet_app::protocol::{Call, Event, Frame, Reply, Request, TrainRequest, TrainUpdate};
@@ -71,6 +72,8 @@ pub struct Engine {
     /// Which weights those are (`weights::id` of their file), so that an embedding can say
     /// which weights made it; reactive, so views of embeddings follow a change of weights.
     weights_id: ArcRwSignal<String>,
+    /// What the device the worker runs on allows.
+    limits: DeviceLimits,
 }
 
 fn unexpected(reply: Reply) -> String {
@@ -117,7 +120,7 @@ impl Engine {
         let channel = Channel { outbox, pending, next_id: Cell::new(0) };
         progress("starting WebGPU and the networks");
         match channel.call(Call::Start { weights, detector }).await? {
-            Reply::Ready(info) => Ok(Self { channel, info: RefCell::new(info), weights_id: ArcRwSignal::new(id) }),
+            Reply::Ready { info, limits } => Ok(Self { channel, info: RefCell::new(info), weights_id: ArcRwSignal::new(id), limits }),
             other => Err(unexpected(other)),
         }
     }
@@ -138,6 +141,10 @@ impl Engine {
     /// Id of the weights now loaded, tracked: a view that reads it follows a change of weights.
     pub fn current_weights(&self) -> String {
         self.weights_id.get()
+    }
+
+    pub fn limits(&self) -> DeviceLimits {
+        self.limits
     }
 
     pub fn input_size(&self) -> usize {
@@ -184,7 +191,7 @@ impl Engine {
     pub async fn load_weights(&self, bytes: Vec<u8>) -> Result<WeightsInfo, String> {
         let id = crate::weights::id(&bytes);
         match self.call(Call::LoadWeights(bytes)).await? {
-            Reply::Ready(info) => {
+            Reply::Ready { info, .. } => {
                 *self.info.borrow_mut() = info.clone();
                 self.weights_id.set(id);
                 Ok(info)

@@ -3,6 +3,7 @@
 //! repeats; training progress arrives unasked.
 
 use fabnet::face::{Detection, RgbFrame};
+use fabnet::footprint::DeviceLimits;
 use fabnet::probe::FineTuneCheck;
 use fabnet::weights::WeightsInfo;
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,11 @@ pub enum Call {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Reply {
-    Ready(WeightsInfo),
+    /// The model loaded, and what the device allows.
+    Ready {
+        info: WeightsInfo,
+        limits: DeviceLimits,
+    },
     Faces(Vec<Detection>),
     /// Embeddings, and the linear head's outputs when the weights carry a head.
     Embedded {

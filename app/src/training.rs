@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use fabnet::FabNetConfig;
 use fabnet::probe::FineTuneCheck;
 use fabnet_app::protocol::{Frame, Samples, TrainRequest, TrainSettings, TrainState, TrainUpdate};
 use leptos::prelude::*;
@@ -118,8 +119,28 @@ pub fn TrainPanel(
         clips.with(|c| training_tracks(c, views))
     });
 
+    // What this device can take for the chosen network and views (tracked: a change of
+    // weights changes the network).
+    let bounds = move || {
+        let engine = engine.get()?;
+        engine.current_weights();
+        let s = settings.get();
+        let config = match &s.preset {
+            None => engine.info().config,
+            Some(name) => FabNetConfig::preset(name).ok()?,
+        };
+        let limits = engine.limits();
+        Some((limits, config, s))
+    };
+
     let start = move |_| {
         let Some(engine) = engine.get_untracked() else { return };
+        if let Some((limits, config, s)) = untrack(bounds)
+            && let Err(why) = limits.check_train(&config, s.batch_size, s.source_views)
+        {
+            error.set(Some(why));
+            return;
+        }
         let (tracks, _) = plan.get_untracked();
         if tracks.is_empty() {
             error.set(Some("no clip has a face track long enough to train on: add a video with a face".into()));
@@ -227,6 +248,19 @@ pub fn TrainPanel(
                 </div>
                 <p class="muted">"The curriculum trains on the easiest half of each batch first and moves the window up by 10% whenever the validation loss stops improving, up to 85-90%. Validation uses fixed examples (with the paper's crop jitter, drawn once) of frames held out from training: the last fifth of each track, or whole tracks when there are three or more. Fine-tuning drops a linear head the weights carry: it was fitted to the embedding before the run."</p>
             </details>
+            {move || bounds().map(|(limits, config, s)| {
+                let most = limits.max_train_batch(&config, s.source_views);
+                let memory = limits.memory.map(|m| format!(", {:.0} GiB of memory", m as f64 / (1u64 << 30) as f64)).unwrap_or_default();
+                let text = format!(
+                    "On this device (buffers up to {:.0} MiB{memory}): a batch of at most {most} with {} source view(s) at {} px.",
+                    limits.max_buffer.min(1 << 50) as f64 / (1u64 << 20) as f64, s.source_views, config.image_size
+                );
+                let over = s.batch_size > most;
+                view! {
+                    <p class=if over { "problem" } else { "muted" } data-testid="train-bounds" data-max-batch=most.to_string()>
+                        {text}{over.then(|| format!(" A batch of {} would not fit.", s.batch_size))}</p>
+                }
+            })}
             {move || plan.with(|(tracks, skipped)| view! {
                 <p class="muted" data-testid="train-plan">{format!("{} face track(s) to train on", tracks.len())}</p>
                 {skipped.iter().map(|s| view! { <p class="problem" data-testid="train-skipped">{s.clone()}</p> }).collect_view()}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod curriculum;
 pub mod explore;
 pub mod face;
+pub mod footprint;
 pub mod loss;
 pub mod net;
 pub mod readback;

@@ -139,6 +139,16 @@ pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
         return Err(not_ours(format!("format '{}', expected '{FORMAT}'", info.format)));
     }
     info.config.validate().map_err(|e| not_ours(e.to_string()))?;
+    // Checked before the network is built, so that a small file cannot make it allocate a
+    // huge one.
+    let needed = info.config.parameter_count() * 4;
+    if (bytes.len() as u64) < needed {
+        return Err(WeightsError(format!(
+            "a damaged weights file: its config describes {} parameters ({needed} bytes), and the file holds {} bytes",
+            info.config.parameter_count(),
+            bytes.len()
+        )));
+    }
     Ok(info)
 }
 
@@ -182,6 +192,18 @@ mod tests {
         assert!(sync == not_sync, "the two saves differ");
         let (back, _) = from_bytes(&not_sync, &device).unwrap();
         assert_eq!(to_bytes(&back, &info).unwrap().len(), sync.len());
+    }
+
+    #[test]
+    fn a_small_file_claiming_a_huge_network_is_refused_before_it_is_built() {
+        let device = Device::flex();
+        let model = FabNet::new(FabNetConfig::preset("tiny").unwrap(), &device).unwrap();
+        let mut info = WeightsInfo::for_model(&model, "test");
+        // The paper's widths at 1024 px: hundreds of megabytes if it were built.
+        info.config = FabNetConfig::new(1024, 256, 4096, 3);
+        let bytes = pack(&model, META_KEY, &info).unwrap();
+        let err = from_bytes(&bytes, &device).unwrap_err().to_string();
+        assert!(err.contains("damaged weights file") && err.contains(&format!("holds {} bytes", bytes.len())), "{err}");
     }
 
     #[test]

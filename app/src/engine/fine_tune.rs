@@ -20,6 +20,9 @@ use crate::protocol::{Samples, TrainRequest, TrainSettings, TrainState, TrainUpd
 const SAMPLES_EVERY: u64 = 5;
 /// Fixed validation examples (of the held-out frames, the same every time).
 const VALIDATION_EXAMPLES: u64 = 16;
+/// A run's length and step size beyond any use (the log keeps one loss per step).
+const MAX_STEPS: u32 = 1_000_000;
+const MAX_LEARNING_RATE: f64 = 10.0;
 
 /// The session settings of the Train panel's: the small-data recipe, with the panel's numbers;
 /// an epoch is one validation interval, so the curriculum reacts (and the crop size changes)
@@ -69,9 +72,22 @@ impl Training {
         if s.steps == 0 || s.batch_size == 0 || s.source_views == 0 {
             return Err("steps, batch size and source views must be at least 1".into());
         }
-        if !(s.learning_rate.is_finite() && s.learning_rate > 0.0) {
-            return Err(format!("the learning rate must be a positive number, not {}", s.learning_rate));
+        if !(s.learning_rate.is_finite() && s.learning_rate > 0.0 && s.learning_rate <= MAX_LEARNING_RATE) {
+            return Err(format!("the learning rate must be a number above 0 and at most {MAX_LEARNING_RATE}, not {}", s.learning_rate));
         }
+        if s.steps > MAX_STEPS {
+            return Err(format!("at most {MAX_STEPS} steps in one run, not {}", s.steps));
+        }
+        if s.source_views > fabnet::FabNetConfig::MAX_SOURCE_VIEWS {
+            return Err(format!("at most {} source views, not {}", fabnet::FabNetConfig::MAX_SOURCE_VIEWS, s.source_views));
+        }
+        // Before any frame is copied or any network built: a step that would not fit the
+        // device is refused here rather than failing inside a kernel.
+        let config = match &s.preset {
+            None => engine.model.config,
+            Some(name) => fabnet::FabNetConfig::preset(name).map_err(|e| e.to_string())?,
+        };
+        engine.limits.check_train(&config, s.batch_size, s.source_views)?;
         let tracks: Vec<Vec<RgbFrame>> =
             request.tracks.iter().map(|t| t.iter().map(|f| f.to_rgb()).collect::<Result<Vec<_>, _>>()).collect::<Result<_, _>>()?;
         let lengths: Vec<usize> = tracks.iter().map(Vec::len).collect();
@@ -92,7 +108,7 @@ impl Training {
             // A head fitted to the embedding before fine-tuning would no longer fit: dropped.
             None => (engine.model.clone().with_head(None).train(), format!("fine-tuned in the browser from: {}", engine.info.provenance)),
             Some(name) => {
-                let config = fabnet::FabNetConfig::preset(name).map_err(|e| e.to_string())?.with_source_views(s.source_views);
+                let config = config.with_source_views(s.source_views);
                 train_device.seed(s.seed);
                 (FabNet::new(config, &train_device).map_err(|e| e.to_string())?, format!("trained in the browser from scratch (preset {name})"))
             }

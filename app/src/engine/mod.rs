@@ -4,11 +4,13 @@
 
 mod check;
 mod fine_tune;
+mod limits;
 
 use fabnet::FabNet;
 use fabnet::burn::module::Module;
 use fabnet::burn::tensor::{Device, Tensor, TensorData};
 use fabnet::face::{DetectParams, Detector, Mtcnn};
+use fabnet::footprint::DeviceLimits;
 use fabnet::readback::values as read;
 use fabnet::weights::{self, WeightsInfo};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -84,6 +86,8 @@ pub(crate) struct Engine {
     pub(crate) model: FabNet,
     pub(crate) info: WeightsInfo,
     pub(crate) detector: Detector,
+    /// What the device allows: requests that would exceed it are refused, not attempted.
+    pub(crate) limits: DeviceLimits,
 }
 
 fn not_started() -> String {
@@ -93,9 +97,9 @@ fn not_started() -> String {
 async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, call: Call) -> Result<Reply, String> {
     if let Call::Start { weights, detector } = call {
         let e = Engine::start(&weights, &detector).await?;
-        let info = e.info.clone();
+        let (info, limits) = (e.info.clone(), e.limits);
         *engine = Some(e);
-        return Ok(Reply::Ready(info));
+        return Ok(Reply::Ready { info, limits });
     }
     if let Call::TryReach(url) = call {
         return Ok(Reply::Reach(crate::reach::try_reach(&url).await));
@@ -110,24 +114,24 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
         Call::Start { .. } | Call::TryReach(_) => unreachable!("handled above"),
         Call::Detect(frame) => e.detector.detect(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
         Call::Follow(frame, previous) => e.detector.follow(&frame.to_rgb()?, &previous).await.map(Reply::Faces).map_err(|e| e.to_string()),
-        Call::Embed(images) => embed(&model(e), &e.device, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
+        Call::Embed(images) => embed_within(&model(e), e, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
         Call::Resynthesize { source, driver } => resynthesize(&model(e), &e.device, source, driver).await.map(Reply::Image),
         Call::LoadWeights(bytes) => {
             if training.is_some() {
                 return Err("stop training before loading other weights".into());
             }
-            let (model, info) = weights::from_bytes(&bytes, &e.device).map_err(|err| {
+            let (model, info) = load(&bytes, &e.device, &e.limits).map_err(|err| {
                 // burn-store reads PyTorch checkpoints from a file path only, which a browser
                 // does not have: point to the converter instead.
                 if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x80, 0x02]) {
                     "this looks like a PyTorch checkpoint (.pth); convert it first with `fabnet import FILE.pth -o FILE.fabnet` and load that".to_string()
                 } else {
-                    err.to_string()
+                    err
                 }
             })?;
             e.model = model;
             e.info = info.clone();
-            Ok(Reply::Ready(info))
+            Ok(Reply::Ready { info, limits: e.limits })
         }
         Call::SaveWeights => {
             let info = match training.as_ref() {
@@ -163,11 +167,33 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
 impl Engine {
     async fn start(weights: &[u8], detector: &[u8]) -> Result<Self, String> {
         let device = Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU device could not start: {e}"))?;
-        let (model, info) = weights::from_bytes(weights, &device).map_err(|e| format!("FAb-Net weights: {e}"))?;
+        let limits = limits::device_limits().await;
+        let (model, info) = load(weights, &device, &limits).map_err(|e| format!("FAb-Net weights: {e}"))?;
         let (nets, _) = Mtcnn::from_bytes(detector, &device).map_err(|e| format!("face detector weights: {e}"))?;
         let detector = Detector::new(nets, DetectParams::default(), device.clone());
-        Ok(Self { device, model, info, detector })
+        Ok(Self { device, model, info, detector, limits })
     }
+}
+
+/// A weights file, refused before its network is built when the device could not hold it.
+fn load(bytes: &[u8], device: &Device, limits: &DeviceLimits) -> Result<(FabNet, WeightsInfo), String> {
+    let info = weights::read_info(bytes).map_err(|e| e.to_string())?;
+    limits.check_model(&info.config)?;
+    weights::from_bytes(bytes, device).map_err(|e| e.to_string())
+}
+
+/// As [`embed`], in batches the device can take.
+async fn embed_within(model: &FabNet, e: &Engine, images: &[Vec<f32>]) -> Result<(Rows, Option<Rows>), String> {
+    let batch = e.limits.max_inference_batch(&model.config);
+    let (mut embeddings, mut heads) = (Vec::with_capacity(images.len()), None::<Rows>);
+    for chunk in images.chunks(batch) {
+        let (rows, head) = embed(model, &e.device, chunk).await?;
+        embeddings.extend(rows);
+        if let Some(head) = head {
+            heads.get_or_insert_with(Vec::new).extend(head);
+        }
+    }
+    Ok((embeddings, heads))
 }
 
 pub(crate) fn images_tensor(images: &[Vec<f32>], size: usize, device: &Device) -> Result<Tensor<4>, String> {
