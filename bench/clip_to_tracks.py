@@ -1,0 +1,106 @@
+"""Time and peak memory for the app to turn long clips into face tracks, in headless Chromium.
+
+    python3 bench/clip_to_tracks.py DIST_DIR DATA_DIR [SECONDS:FPS ...]
+
+Defaults: a 20 s and a 2 min 640x360 clip (the real carphone clip looped, scaled and padded to
+the size of a talking-head video) at the app's default 10 frames/s. For each clip: the seconds from upload
+to its tracks, frames read, frames per second, and the peak resident memory of all of
+Chromium's processes above what they held before the upload (the page, the worker, the GPU
+process: SwiftShader's buffers live there). Prints one line per clip; a benchmark, not a test.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "browser"))
+DIST, DATA = sys.argv[1], sys.argv[2]
+CLIPS = [tuple(float(v) for v in a.split(":")) for a in sys.argv[3:]] or [(20.0, 10.0), (120.0, 10.0)]
+# The browser test's server, browser and helpers, which read their arguments on import.
+sys.argv = sys.argv[:3]
+import test_app  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+
+def chromium_rss(profile):
+    """Resident bytes of every process started with this profile (and their children)."""
+    pids = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if profile.encode() in f.read():
+                    pids.add(pid)
+        except OSError:
+            pass
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) * 1024
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+class PeakMemory:
+    def __init__(self, profile):
+        self.profile, self.peak, self.running = profile, 0, True
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        while self.running:
+            self.peak = max(self.peak, chromium_rss(self.profile))
+            time.sleep(0.25)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        return self.peak
+
+
+def main():
+    tmp = tempfile.mkdtemp()
+    server = test_app.serve(DIST, test_app.host_headers(DIST))
+    driver = test_app.browser(tmp, test_app.fake_webcam(tmp))
+    profile = f"{tmp}/profile"
+    driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
+    test_app.wait_for(driver, "the models to load", lambda d: test_app.testid(d, "model-ready"))
+    source = os.path.join(DATA, "carphone_pristine.mp4")
+    print(f"{'clip':>8} {'fps':>5} {'frames':>7} {'seconds':>8} {'frames/s':>9} {'peak RSS above idle':>20}")
+    for seconds, fps in CLIPS:
+        name = f"talk-{seconds:.0f}s.mp4"
+        path = os.path.join(tmp, name)
+        # carphone is 4 s of 176x144: looped as often as it takes, cut to the length asked.
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-stream_loop", str(int(seconds // 4) + 1), "-i", source,
+                        "-t", str(seconds), "-vf", "scale=-2:360,pad=640:360:(ow-iw)/2:0", "-c:v", "libx264",
+                        "-preset", "ultrafast", path], check=True)
+        time.sleep(2)
+        idle = chromium_rss(profile)
+        peak = PeakMemory(profile)
+        Select(test_app.testid(driver, "clip-fps")[0]).select_by_value(f"{fps:g}")
+        started = time.time()
+        test_app.testid(driver, "upload-input")[0].send_keys(path)
+
+        def done(d):
+            cards = [c for c in d.find_elements(By.CSS_SELECTOR, "li.clip") if name in c.text]
+            return cards and (cards[0].find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]")
+                              or cards[0].find_elements(By.CSS_SELECTOR, "[data-testid=error]")) and cards[0]
+
+        card = test_app.wait_for(driver, f"{name}'s tracks", done, timeout=seconds * fps * 10 + 300)
+        elapsed = time.time() - started
+        top = peak.stop()
+        frames = int(card.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
+        print(f"{seconds:>7.0f}s {fps:>5g} {frames:>7} {elapsed:>8.1f} {frames / elapsed:>9.2f} {(top - idle) / 2**20:>17.0f} MiB"
+              f"  (idle {idle / 2**20:.0f} MiB)", flush=True)
+        card.find_element(By.CSS_SELECTOR, "[data-testid=clip-remove]").click()
+        time.sleep(2)
+    driver.quit()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
