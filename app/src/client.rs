@@ -74,7 +74,13 @@ pub struct Engine {
     weights_id: ArcRwSignal<String>,
     /// What the device the worker runs on allows.
     limits: DeviceLimits,
+    /// A run is training: the worker answers with the model being trained.
+    training: Cell<bool>,
 }
+
+/// What embeddings made while a run trains are stamped with: no weights file has this id, so
+/// they count as stale once the run has ended, however it ended.
+const MADE_WHILE_TRAINING: &str = "made while training";
 
 fn unexpected(reply: Reply) -> String {
     format!("unexpected reply from the engine: {reply:?}").chars().take(200).collect()
@@ -120,7 +126,9 @@ impl Engine {
         let channel = Channel { outbox, pending, next_id: Cell::new(0) };
         progress("starting WebGPU and the networks");
         match channel.call(Call::Start { weights, detector }).await? {
-            Reply::Ready { info, limits } => Ok(Self { channel, info: RefCell::new(info), weights_id: ArcRwSignal::new(id), limits }),
+            Reply::Ready { info, limits } => {
+                Ok(Self { channel, info: RefCell::new(info), weights_id: ArcRwSignal::new(id), limits, training: Cell::new(false) })
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -136,6 +144,18 @@ impl Engine {
     /// Id of the weights now loaded (not tracked: for stamping what is made with them).
     pub fn weights_id(&self) -> String {
         self.weights_id.get_untracked()
+    }
+
+    /// What to stamp an embedding made now with: the loaded weights' id, or, while a run
+    /// trains (the worker then embeds with the model being trained), a mark that is never
+    /// fresh.
+    pub fn stamp(&self) -> String {
+        if self.training.get() { MADE_WHILE_TRAINING.to_string() } else { self.weights_id() }
+    }
+
+    /// A run ended (the page heard its last update).
+    pub fn training_ended(&self) {
+        self.training.set(false);
     }
 
     /// Id of the weights now loaded, tracked: a view that reads it follows a change of weights.
@@ -215,7 +235,14 @@ impl Engine {
     }
 
     pub async fn train(&self, request: TrainRequest) -> Result<(), String> {
-        self.call(Call::Train(request)).await.map(|_| ())
+        // Set before the call: the worker may answer embeddings with the new run's model as
+        // soon as it has the request.
+        self.training.set(true);
+        let result = self.call(Call::Train(request)).await.map(|_| ());
+        if result.is_err() {
+            self.training.set(false);
+        }
+        result
     }
 
     pub async fn pause(&self) -> Result<(), String> {

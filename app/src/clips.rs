@@ -86,9 +86,10 @@ impl TrackView {
     }
 
     /// Embed the crops with the engine's current weights, in chunks (`progress` hears the
-    /// crops done). The weights are read first: if they change meanwhile, the track stays stale.
+    /// crops done). The stamp is read before and after: if the weights changed or a run
+    /// started meanwhile, the track stays stale.
     async fn embed(&mut self, engine: &Engine, mut progress: impl FnMut(usize)) -> Result<(), String> {
-        let weights = engine.weights_id();
+        let weights = engine.stamp();
         let size = engine.input_size();
         let mut embeddings = Vec::with_capacity(self.crops.len());
         for chunk in self.crops.chunks(EMBED_CHUNK) {
@@ -97,7 +98,7 @@ impl TrackView {
             progress(embeddings.len());
         }
         self.embeddings = embeddings;
-        self.weights = weights;
+        self.weights = if engine.stamp() == weights { weights } else { String::new() };
         Ok(())
     }
 

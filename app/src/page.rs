@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client::{self, Engine};
-use crate::clips::{ClipView, Clips};
+use crate::clips::{self, ClipView, Clips};
 use crate::explore::Explorer;
 use crate::privacy::PrivacyCheck;
 use crate::storage;
@@ -53,17 +53,23 @@ pub fn App() -> impl IntoView {
     // Training updates come from the worker; when a run ends well, the model has changed:
     // store it and embed every clip again.
     let on_training = move |update: fabnet_app::protocol::TrainUpdate| {
-        let finished = update.state == TrainState::Finished && update.problem.is_none();
+        let ended = update.state == TrainState::Finished;
+        let finished = ended && update.problem.is_none();
         let info = update.model.clone();
         log.update(|l| l.record(update));
-        if let (true, Some(engine), Some(info)) = (finished, engine.get_untracked(), info) {
-            spawn_local(async move {
-                match weights::changed(&engine, info, None, about, clips).await {
+        let Some(engine) = engine.get_untracked().filter(|_| ended) else { return };
+        engine.training_ended();
+        spawn_local(async move {
+            match info.filter(|_| finished) {
+                Some(info) => match weights::changed(&engine, info, None, about, clips).await {
                     Ok(()) => log.update(|l| l.applied = true),
                     Err(e) => notice.set(Some(e)),
-                }
-            });
-        }
+                },
+                // The model stays as it was: what the run's model embedded meanwhile is
+                // embedded again with it.
+                None => clips::refresh(&engine, clips).await,
+            }
+        });
     };
 
     spawn_local(async move {

@@ -579,8 +579,10 @@ def main():
         wait_for(driver, "the models to load again", lambda d: testid(d, "model-ready"))
         about = driver.execute_script("return document.querySelector('[data-testid=about-text]').textContent")
         assert "in the browser" in about, f"the trained weights came back: {about}"
-        restored = wait_for(driver, "the stored clips", lambda d: len(testid(d, "face-track")) == len(tracks) + 1 and testid(d, "face-track"))
-        assert [t.get_attribute("data-frames") for t in restored] == tracks + ["3"], "the same tracks, and the old clip's"
+        # Read in one go, retried while the cards re-render (the old clip is embedded again).
+        restored = wait_for(driver, "the stored clips", lambda d: len(testid(d, "face-track")) == len(tracks) + 1
+                            and [t.get_attribute("data-frames") for t in testid(d, "face-track")])
+        assert restored == tracks + ["3"], f"the same tracks, and the old clip's: {restored}"
         old = wait_for(driver, "the old clip", lambda d: card("before-versions.mp4"))
         assert "earlier version" in old.find_element(By.CSS_SELECTOR, "[data-testid=clip-note]").text
         # Unreadable entries are reported and left as they were.
