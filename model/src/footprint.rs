@@ -109,13 +109,15 @@ impl FabNetConfig {
     }
 
     /// A train step of `batch` examples, each a target and `views` source views: the
-    /// forward's activations kept for the backward, their gradients, and the parameters
-    /// with their gradients and the optimiser's two moments.
+    /// forward's activations (the backward keeps some and frees the rest as it goes: measured
+    /// natively on lavapipe, the small preset with 2 views grows by 4.5 MB an example where
+    /// this counts 10.5 MB), and the parameters with their gradients and the optimiser's two
+    /// moments.
     pub fn train_footprint(&self, batch: usize, views: usize) -> Footprint {
         let (b, v) = (batch as u64, views as u64);
         let forward = (v + 1) * self.encoder_activations() + v * (self.decoder_activations(2) + self.decoder_activations(1) + self.warp_activations());
         let largest_buffer = b * self.train_largest_per_example();
-        Footprint { largest_buffer, peak: 2 * b * forward * F32 + 4 * self.parameter_count() * F32 + largest_buffer }
+        Footprint { largest_buffer, peak: b * forward * F32 + 4 * self.parameter_count() * F32 + largest_buffer }
     }
 
     /// Embedding `batch` images, or re-synthesising one image per batch entry: no gradients.
