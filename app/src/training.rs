@@ -253,7 +253,7 @@ pub fn TrainPanel(
                 let memory = limits.memory.map(|m| format!(", {:.0} GiB of memory", m as f64 / (1u64 << 30) as f64)).unwrap_or_default();
                 let text = format!(
                     "On this device (buffers up to {:.0} MiB{memory}): a batch of at most {most} with {} source view(s) at {} px.",
-                    limits.max_buffer.min(1 << 50) as f64 / (1u64 << 20) as f64, s.source_views, config.image_size
+                    limits.max_buffer as f64 / (1u64 << 20) as f64, s.source_views, config.image_size
                 );
                 let over = s.batch_size > most;
                 view! {

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FabNetConfig;
+use crate::footprint::DeviceLimits;
 use crate::net::{FabNet, LinearHead};
 
 /// Stored under [`META_KEY`]; `format` is checked on load.
@@ -141,11 +142,11 @@ pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
     info.config.validate().map_err(|e| not_ours(e.to_string()))?;
     // Checked before the network is built, so that a small file cannot make it allocate a
     // huge one.
-    let needed = info.config.parameter_count() * 4;
-    if (bytes.len() as u64) < needed {
+    let parameters = info.config.parameter_count();
+    if (bytes.len() as u64) < parameters * 4 {
         return Err(WeightsError(format!(
-            "a damaged weights file: its config describes {} parameters ({needed} bytes), and the file holds {} bytes",
-            info.config.parameter_count(),
+            "a damaged weights file: its config describes {parameters} parameters ({} bytes), and the file holds {} bytes",
+            parameters * 4,
             bytes.len()
         )));
     }
@@ -154,7 +155,14 @@ pub fn read_info(bytes: &[u8]) -> Result<WeightsInfo, WeightsError> {
 
 /// Build the model a weights file describes and load its tensors.
 pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(FabNet, WeightsInfo), WeightsError> {
+    from_bytes_within(bytes, device, &DeviceLimits::NONE)
+}
+
+/// As [`from_bytes`], refused before the network is built when a device of these `limits`
+/// could not hold it.
+pub fn from_bytes_within(bytes: &[u8], device: &Device, limits: &DeviceLimits) -> Result<(FabNet, WeightsInfo), WeightsError> {
     let info = read_info(bytes)?;
+    limits.check_model(&info.config).map_err(WeightsError)?;
     let head = info.head_outputs.map(|k| LinearHead::new(info.config.embedding_dim, k, device));
     let mut model = FabNet::new(info.config, device).map_err(|e| WeightsError(e.to_string()))?.with_head(head);
     unpack_tensors(bytes, &mut model).map_err(|e| WeightsError(format!("weights do not fit their config: {e}")))?;
@@ -199,7 +207,7 @@ mod tests {
         let device = Device::flex();
         let model = FabNet::new(FabNetConfig::preset("tiny").unwrap(), &device).unwrap();
         let mut info = WeightsInfo::for_model(&model, "test");
-        // The paper's widths at 1024 px: hundreds of megabytes if it were built.
+        // A 1024-px network of width 256 and a 4096-d embedding: gigabytes if it were built.
         info.config = FabNetConfig::new(1024, 256, 4096, 3);
         let bytes = pack(&model, META_KEY, &info).unwrap();
         let err = from_bytes(&bytes, &device).unwrap_err().to_string();

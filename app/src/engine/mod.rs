@@ -177,9 +177,7 @@ impl Engine {
 
 /// A weights file, refused before its network is built when the device could not hold it.
 fn load(bytes: &[u8], device: &Device, limits: &DeviceLimits) -> Result<(FabNet, WeightsInfo), String> {
-    let info = weights::read_info(bytes).map_err(|e| e.to_string())?;
-    limits.check_model(&info.config)?;
-    weights::from_bytes(bytes, device).map_err(|e| e.to_string())
+    weights::from_bytes_within(bytes, device, limits).map_err(|e| e.to_string())
 }
 
 /// As [`embed`], in batches the device can take.
