@@ -3,6 +3,7 @@
 //! the same crate serves the native CLI and the browser worker.
 
 pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod curriculum;
 pub mod explore;

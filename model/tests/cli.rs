@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use safetensors::SafeTensors;
 
+mod common;
+
 fn parity(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/parity").join(name)
 }
@@ -136,4 +138,41 @@ fn bad_inputs_give_one_clear_line() {
 
     let out = fabnet(&["embed", "--backend", "tpu", "--weights", weights.to_str().unwrap(), not_image.to_str().unwrap()]);
     assert_one_line_error(&out, "not available");
+}
+
+#[test]
+fn bench_measures_every_row_on_a_real_face() {
+    // The benchmark the app's Speed panel runs, on a carphone frame: one line of JSON.
+    let frame = common::data_dir().join("carphone/frame00030.png");
+    assert!(frame.exists(), "{} missing: run tests/data/fetch.sh", frame.display());
+    let out = fabnet(&[
+        "bench",
+        "--preset",
+        "tiny",
+        "--encoder-batch",
+        "2",
+        "--train-batch",
+        "2",
+        "--views",
+        "2",
+        "--steps",
+        "1",
+        "--frame",
+        frame.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = parse_line(String::from_utf8_lossy(&out.stdout).trim());
+    assert_eq!(report["backend"], "flex");
+    assert_eq!((report["train_batch"].as_u64(), report["source_views"].as_u64()), (Some(2), Some(2)));
+    let detector = &report["detector"];
+    assert_eq!(detector["faces"].as_u64(), Some(1), "the man in carphone: {report}");
+    for key in ["detect_ms", "follow_ms", "embed_ms", "webcam_frame_ms"] {
+        assert!(detector[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {report}");
+    }
+    for key in ["encoder_images_per_s", "train_step_s", "train_first_ms"] {
+        assert!(report[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {report}");
+    }
+
+    let out = fabnet(&["bench", "--preset", "tiny", "--steps", "1000"]);
+    assert_one_line_error(&out, "at most 100 repetitions");
 }

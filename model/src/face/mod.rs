@@ -6,6 +6,7 @@ pub mod boxes;
 pub mod crop;
 pub mod detect;
 pub mod frame;
+pub mod input;
 pub mod mtcnn;
 pub mod pose;
 pub mod stream;

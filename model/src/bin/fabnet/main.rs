@@ -11,15 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use clap::{Parser, Subcommand};
+use fabnet::bench::BenchSpec;
 use fabnet::image_io::{from_chw, load_rgb, to_tensor};
-use fabnet::loss::PercentileWindow;
-use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
 use fabnet::weights::{self, WeightsInfo};
-use fabnet::{FabNet, FabNetConfig, backend};
+use fabnet::{FabNet, backend};
 
 #[derive(Parser)]
 #[command(name = "fabnet", version, about = "FAb-Net: self-supervised facial attribute embeddings (Wiles et al., BMVC 2018)")]
@@ -95,7 +94,8 @@ enum Command {
     /// Probe labels for face tracks from the built-in detector (five landmarks, head pose), on
     /// the network's view of each frame, split by time within tracks and across videos.
     Label(label::LabelArgs),
-    /// Measure encoder throughput and train-step time.
+    /// Measure encoder throughput, the train step and, given a frame with a face, the detector
+    /// and a webcam frame (follow + embed): the same benchmark as the app's "Speed" panel.
     Bench {
         #[arg(long, default_value = "paper")]
         preset: String,
@@ -113,6 +113,12 @@ enum Command {
         /// Timed repetitions (after one warm-up).
         #[arg(long, default_value_t = 3)]
         steps: usize,
+        /// A picture with a face: adds the detector and webcam-frame rows.
+        #[arg(long)]
+        frame: Option<PathBuf>,
+        /// MTCNN weights (default: the built-in ones).
+        #[arg(long)]
+        detector: Option<PathBuf>,
     },
 }
 
@@ -145,7 +151,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Label(args) => label::run(&args),
-        Command::Bench { preset, backend, encoder_batch, train_batch, views, steps } => bench(&preset, &backend, encoder_batch, train_batch, views, steps),
+        Command::Bench { preset, backend, encoder_batch, train_batch, views, steps, frame, detector } => {
+            bench(BenchSpec { preset, encoder_batch, train_batch, source_views: views, repeats: steps }, &backend, frame.as_deref(), detector.as_deref())
+        }
     }
 }
 
@@ -228,46 +236,17 @@ fn save_png(image: Tensor<4>, path: &Path) -> Result<()> {
     from_chw(&values, c, h, w).save(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn bench(preset: &str, backend: &str, encoder_batch: usize, train_batch: usize, views: usize, steps: usize) -> Result<()> {
-    if encoder_batch == 0 || train_batch == 0 || views == 0 || steps == 0 {
-        bail!("batch sizes, views and steps must be at least 1");
-    }
-    let config = FabNetConfig::preset(preset)?.with_source_views(views);
+fn bench(spec: BenchSpec, backend: &str, frame: Option<&Path>, detector: Option<&Path>) -> Result<()> {
+    spec.check().map_err(|e| anyhow!(e))?;
     let device = device(backend)?;
-    let size = config.image_size;
-    let images = |b: usize, device: &Device| Tensor::<4>::random([b, 3, size, size], burn::tensor::Distribution::Uniform(0.0, 1.0), device);
-
-    let model = FabNet::new(config, &device)?.valid();
-    let input = images(encoder_batch, &device);
-    let _ = model.embed(input.clone()).into_data();
+    let frame = frame.map(faces::load_frame).transpose()?;
+    let detector = frame.as_ref().map(|_| faces::detector(detector, &device)).transpose()?;
     let start = Instant::now();
-    for _ in 0..steps {
-        let _ = model.embed(input.clone()).into_data();
-    }
-    let encode_s = start.elapsed().as_secs_f64() / steps as f64;
-
-    let train_device = device.clone().autodiff();
-    let stage = if views > 1 { Stage::FrozenFlow } else { Stage::Full };
-    let mut trainer =
-        Trainer::new(FabNet::new(config, &train_device)?, TrainConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, learning_rate: 1e-4, stage });
-    let batch = || Batch { target: images(train_batch, &train_device), sources: (0..views).map(|_| images(train_batch, &train_device)).collect() };
-    let window = PercentileWindow { min: 0.0, max: 0.5 };
-    let _ = trainer.step(batch(), window, 1e-4, false)?.losses.into_data();
-    let mut step_s = 0.0;
-    for _ in 0..steps {
-        let b = batch();
-        let _ = b.target.clone().into_data();
-        let start = Instant::now();
-        let _ = trainer.step(b, window, 1e-4, false)?.losses.into_data();
-        step_s += start.elapsed().as_secs_f64();
-    }
-    let step_s = step_s / steps as f64;
-    let report = serde_json::json!({
-        "preset": preset, "backend": backend, "image_size": size,
-        "encoder_batch": encoder_batch, "encoder_images_per_s": encoder_batch as f64 / encode_s,
-        "train_batch": train_batch, "source_views": views, "train_step_s": step_s,
-        "train_samples_per_s": train_batch as f64 / step_s,
-    });
-    println!("{report}");
+    let clock = move || start.elapsed().as_secs_f64() * 1e3;
+    let report = pollster::block_on(fabnet::bench::run(&spec, &device, detector.as_ref().zip(frame.as_ref()), &clock)).map_err(|e| anyhow!(e))?;
+    // One flat line, as bench/torch_bench.py prints its side.
+    let mut line = serde_json::to_value(&report)?;
+    line["backend"] = backend.into();
+    println!("{line}");
     Ok(())
 }
