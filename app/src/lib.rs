@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod protocol;
 pub mod reach;
+pub mod startup;
 
 #[cfg(feature = "engine")]
 pub use engine::EngineWorker;

@@ -21,6 +21,7 @@ mod webcam;
 mod weights;
 
 fn main() {
+    fabnet_app::startup::run_constructors();
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(page::App);
 }

@@ -3,6 +3,7 @@
 use gloo_worker::Registrable;
 
 fn main() {
+    fabnet_app::startup::run_constructors();
     console_error_panic_hook::set_once();
     fabnet_app::EngineWorker::registrar().register();
 }
