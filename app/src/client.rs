@@ -16,7 +16,8 @@ use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
 use gloo_worker::Spawnable;
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::media;
 
@@ -47,15 +48,41 @@ fn worker_url() -> Result<String, String> {
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Reply, String>>>>>;
 
+/// Why the worker stopped, once it has.
+type Stopped = Rc<RefCell<Option<String>>>;
+/// The channel the worker's panic arrives on, and its listener.
+type CrashWatch = (web_sys::BroadcastChannel, Closure<dyn Fn(web_sys::MessageEvent)>);
+
 /// Numbered requests to the worker, each answered by the reply with its number.
 struct Channel {
     outbox: mpsc::UnboundedSender<Request>,
     pending: Pending,
     next_id: Cell<u32>,
+    stopped: Stopped,
+    /// Hears the worker's panic (`fabnet_app::crash`); kept for as long as the engine lives.
+    _crash: CrashWatch,
+}
+
+/// Listen for the panic of the worker at `url`: fail every waiting call with its message, and
+/// every later one at once.
+fn watch_crash(url: &str, pending: Pending, stopped: Stopped) -> Result<CrashWatch, String> {
+    let channel = web_sys::BroadcastChannel::new(url).map_err(|_| "cannot watch the engine worker".to_string())?;
+    let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+        let why = fabnet_app::crash::explain(&event.data().as_string().unwrap_or_default());
+        *stopped.borrow_mut() = Some(why.clone());
+        for (_, tx) in pending.borrow_mut().drain() {
+            let _ = tx.send(Err(why.clone()));
+        }
+    });
+    channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    Ok((channel, on_message))
 }
 
 impl Channel {
     async fn call(&self, call: Call) -> Result<Reply, String> {
+        if let Some(why) = self.stopped.borrow().clone() {
+            return Err(why);
+        }
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let (tx, rx) = oneshot::channel();
@@ -92,7 +119,8 @@ impl Engine {
     /// what is happening; `on_training` every training update.
     pub async fn start(weights: Option<Vec<u8>>, progress: impl Fn(&str), on_training: impl Fn(TrainUpdate) + 'static) -> Result<Self, String> {
         progress("starting the engine worker");
-        let bridge = EngineWorker::spawner().as_module(true).with_loader(true).spawn(&worker_url()?);
+        let url = worker_url()?;
+        let bridge = EngineWorker::spawner().as_module(true).with_loader(true).spawn(&url);
         let (sink, mut stream) = bridge.split();
         let (outbox, inbox) = mpsc::unbounded::<Request>();
         wasm_bindgen_futures::spawn_local(async move {
@@ -123,7 +151,9 @@ impl Engine {
         };
         let id = crate::weights::id(&weights);
         let detector = media::fetch_bytes(DETECTOR_WEIGHTS).await?;
-        let channel = Channel { outbox, pending, next_id: Cell::new(0) };
+        let stopped = Stopped::default();
+        let crash = watch_crash(&url, pending.clone(), stopped.clone())?;
+        let channel = Channel { outbox, pending, next_id: Cell::new(0), stopped, _crash: crash };
         progress("starting WebGPU and the networks");
         match channel.call(Call::Start { weights, detector }).await? {
             Reply::Ready { info, limits } => {

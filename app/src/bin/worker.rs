@@ -4,6 +4,10 @@ use gloo_worker::Registrable;
 
 fn main() {
     fabnet_app::startup::run_constructors();
-    console_error_panic_hook::set_once();
+    // The console gets the panic as before; the page hears of it too (`crash`).
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        fabnet_app::crash::report(&info.to_string());
+    }));
     fabnet_app::EngineWorker::registrar().register();
 }
