@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use fabnet::bench::{BenchReport, BenchSpec};
 use fabnet::face::{Detection, RgbFrame};
 use fabnet::footprint::DeviceLimits;
 use fabnet::weights::WeightsInfo;
@@ -287,6 +288,14 @@ impl Engine {
     pub async fn try_reach(&self, url: &str) -> Result<Reach, String> {
         match self.call(Call::TryReach(url.to_string())).await? {
             Reply::Reach(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The model crate's benchmark on the worker's device; the detector rows on `frame`.
+    pub async fn bench(&self, spec: BenchSpec, frame: Option<&RgbFrame>) -> Result<BenchReport, String> {
+        match self.call(Call::Bench { spec, frame: frame.map(Frame::from) }).await? {
+            Reply::Bench(r) => Ok(r),
             other => Err(unexpected(other)),
         }
     }

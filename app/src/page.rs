@@ -11,6 +11,7 @@ use crate::client::{self, Engine};
 use crate::clips::{self, ClipView, Clips};
 use crate::explore::Explorer;
 use crate::privacy::PrivacyCheck;
+use crate::speed::SpeedPanel;
 use crate::storage;
 use crate::training::{TrainLog, TrainPanel};
 use crate::webcam::WebcamPanel;
@@ -159,6 +160,7 @@ pub fn App() -> impl IntoView {
                 <WebcamPanel engine=engine_signal embedding=live />
                 <Explorer clips=clips live=live engine=engine_signal />
             </div>
+            <SpeedPanel engine=engine_signal />
         </main>
     }
 }

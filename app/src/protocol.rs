@@ -2,6 +2,7 @@
 //! worker owns WebGPU, the networks and training. Every request carries an id that its reply
 //! repeats; training progress arrives unasked.
 
+use fabnet::bench::{BenchReport, BenchSpec};
 use fabnet::face::{Detection, RgbFrame};
 use fabnet::footprint::DeviceLimits;
 use fabnet::probe::FineTuneCheck;
@@ -68,6 +69,12 @@ pub enum Call {
     Stop,
     /// Try a request to this address from the worker (does the page's policy hold here too?).
     TryReach(String),
+    /// The model crate's benchmark on this device (what `fabnet bench` runs natively); the
+    /// detector rows on `frame` when there is one.
+    Bench {
+        spec: BenchSpec,
+        frame: Option<Frame>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -86,6 +93,7 @@ pub enum Reply {
     Image(Vec<f32>),
     Weights(#[serde(with = "serde_bytes")] Vec<u8>),
     Reach(Reach),
+    Bench(BenchReport),
     Done,
 }
 

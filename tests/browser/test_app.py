@@ -92,13 +92,13 @@ def fake_webcam(tmp):
     return y4m
 
 
-def browser(tmp, y4m):
+def browser(tmp, y4m, extra_flags=()):
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
     for arg in ["--headless", "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--enable-unsafe-webgpu", "--window-size=1200,1600",
                 f"--user-data-dir={tmp}/profile", "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={y4m}"]:
+                "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={y4m}", *extra_flags]:
         opts.add_argument(arg)
     # The console (the page's and the worker's) is printed when a check fails.
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -626,6 +626,32 @@ def main():
         shot(driver, "6-webcam")
         testid(driver, "webcam-stop")[0].click()
 
+    def device_speed_is_measured():
+        # The model crate's benchmark in the worker, the Speed panel showing it (the numbers are
+        # not judged: bench/same_adapter.py puts them beside native).
+        panel = testid(driver, "speed")[0]
+        driver.execute_script("arguments[0].open = true; arguments[0].scrollIntoView()", panel)
+        set_field("speed-repeats", 1000)
+        testid(driver, "speed-run")[0].click()
+        wait_for(driver, "a refusal of 1000 repetitions", lambda d: "at most 100" in panel.text)
+        Select(testid(driver, "speed-preset")[0]).select_by_value("tiny")
+        for name, value in [("speed-encoder-batch", 2), ("speed-train-batch", 2), ("speed-repeats", 1)]:
+            set_field(name, value)
+        testid(driver, "speed-frame")[0].send_keys(os.path.join(DATA, "carphone", "frame00030.png"))
+        wait_for(driver, "the frame to decode", lambda d: "176 x 144" in panel.text)
+        testid(driver, "speed-run")[0].click()
+        table = wait_for(driver, "the measurement", lambda d: testid(d, "speed-report"))[0]
+        report = json.loads(table.get_attribute("data-json"))
+        assert (report["preset"], report["train_batch"], report["source_views"]) == ("tiny", 2, 2), report
+        assert report["detector"]["faces"] == 1, f"the man in carphone: {report}"
+        for value in [report["encoder_images_per_s"], report["train_step_s"], report["detector"]["webcam_frame_ms"]]:
+            assert value > 0, report
+        rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+        assert len(rows) == 6 and "frames/s" in rows[5].text, [r.text for r in rows]
+        print(f"     tiny preset on SwiftShader: {report['encoder_images_per_s']:.1f} images/s, "
+              f"step {report['train_step_s']:.2f} s, webcam frame {report['detector']['webcam_frame_ms']:.0f} ms")
+        shot(driver, "7-speed")
+
     check("page loads the models", loads)
     check("nothing leaves the device, from the page or the worker", nothing_leaves_the_device)
     check("a clip becomes a face track", clip_becomes_a_track)
@@ -642,6 +668,7 @@ def main():
     check("downloaded weights embed the same in fabnet embed", downloaded_weights_embed_the_same)
     check("a file that is not weights is refused, the model stays", bad_weights_are_refused)
     check("the webcam embeds live", webcam_embeds_live)
+    check("the device's speed is measured in the worker", device_speed_is_measured)
     check("a reload keeps clips and weights; clear all removes them", reload_keeps_everything)
     driver.quit()
     server.shutdown()

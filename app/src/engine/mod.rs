@@ -149,6 +149,15 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
             *training = Some(t);
             Ok(Reply::Done)
         }
+        Call::Bench { spec, frame } => {
+            // Timings beside a running fine-tune would measure both, and its memory is taken.
+            if training.is_some() {
+                return Err("stop training before measuring the device".into());
+            }
+            let frame = frame.map(|f| f.to_rgb()).transpose()?;
+            let clock = precise_now_ms;
+            fabnet::bench::run(&spec, &e.device, frame.as_ref().map(|f| (&e.detector, f)), &clock).await.map(Reply::Bench)
+        }
         Call::Pause | Call::Resume | Call::Stop => {
             let t = training.as_mut().ok_or("no training is running")?;
             t.state = match call {
@@ -236,4 +245,10 @@ pub(crate) async fn resynthesize(model: &FabNet, device: &Device, source: Vec<f3
 
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
+}
+
+/// The worker's high-resolution clock (`Date` counts whole milliseconds).
+fn precise_now_ms() -> f64 {
+    use wasm_bindgen::JsCast;
+    js_sys::global().dyn_into::<web_sys::WorkerGlobalScope>().ok().and_then(|g| g.performance()).map(|p| p.now()).unwrap_or_else(now_ms)
 }
