@@ -209,6 +209,14 @@ impl Engine {
         }
     }
 
+    /// The faces a live camera shows: the cascade on a shorter pyramid, for the webcam.
+    pub async fn detect_live(&self, frame: &RgbFrame) -> Result<Vec<Detection>, String> {
+        match self.call(Call::DetectLive(Frame::from(frame))).await? {
+            Reply::Faces(f) => Ok(f),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Follow faces from the previous frame (O-Net only: fast enough for live video).
     pub async fn follow(&self, frame: &RgbFrame, previous: &[Detection]) -> Result<Vec<Detection>, String> {
         match self.call(Call::Follow(Frame::from(frame), previous.to_vec())).await? {

@@ -48,6 +48,8 @@ pub enum Call {
         detector: Vec<u8>,
     },
     Detect(Frame),
+    /// The faces a live camera shows (a shorter pyramid: faces from a sixth of the frame).
+    DetectLive(Frame),
     /// Follow faces from the previous frame (O-Net only).
     Follow(Frame, Vec<Detection>),
     /// Planar RGB images in [0, 1] at the model's input size.

@@ -129,6 +129,7 @@ fn ReportTable(report: BenchReport) -> impl IntoView {
                 format!("{:.0} ms", d.detect_ms),
                 format!("{:.0} ms", d.detect_first_ms),
             ));
+            rows.push(("face detector, live pyramid (the webcam looking again)".to_string(), format!("{:.0} ms", d.live_detect_ms), String::new()));
             rows.push((
                 "webcam frame: follow + embed".to_string(),
                 format!("{:.0} + {:.0} = {:.0} ms ({:.1} frames/s)", d.follow_ms, d.embed_ms, d.webcam_frame_ms, 1e3 / d.webcam_frame_ms),

@@ -102,7 +102,7 @@ pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: 
 const REDETECT_EVERY: u64 = 30;
 
 /// One camera frame: find the face (follow the last one with O-Net when there is one, the
-/// full cascade otherwise), draw, crop, embed.
+/// cascade on the live pyramid otherwise), draw, crop, embed.
 #[allow(clippy::too_many_arguments)]
 async fn live_step(
     engine: &Engine,
@@ -121,7 +121,7 @@ async fn live_step(
         faces = engine.follow(&frame, followed).await?;
     }
     if faces.is_empty() {
-        faces = engine.detect(&frame).await?;
+        faces = engine.detect_live(&frame).await?;
     }
     *followed = faces.clone();
     let t1 = now_ms();

@@ -166,7 +166,7 @@ fn bench_measures_every_row_on_a_real_face() {
     assert_eq!((report["train_batch"].as_u64(), report["source_views"].as_u64()), (Some(2), Some(2)));
     let detector = &report["detector"];
     assert_eq!(detector["faces"].as_u64(), Some(1), "the man in carphone: {report}");
-    for key in ["detect_ms", "follow_ms", "embed_ms", "webcam_frame_ms"] {
+    for key in ["detect_ms", "live_detect_ms", "follow_ms", "embed_ms", "webcam_frame_ms"] {
         assert!(detector[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {report}");
     }
     for key in ["encoder_images_per_s", "train_step_s", "train_first_ms"] {

@@ -156,3 +156,21 @@ fn following_with_o_net_alone_keeps_the_carphone_face() {
     }
     assert!(worst > 0.7, "followed box overlaps the full detection by only {worst}");
 }
+
+#[test]
+fn the_live_pyramid_finds_the_face_in_front_of_the_camera() {
+    // The webcam's shorter pyramid (faces from a sixth of the frame) still finds carphone's
+    // man, where the full cascade does, and skips its smallest scales.
+    let detector = detector();
+    for k in (1..=120).step_by(17) {
+        let frame = load(&format!("carphone/frame{k:05}.png"));
+        let full = pollster::block_on(detector.detect(&frame)).unwrap();
+        let live = pollster::block_on(detector.detect_live(&frame)).unwrap();
+        let (Some(f), Some(l)) = (Detection::most_confident(&full), Detection::most_confident(&live)) else {
+            panic!("frame {k}: full {full:?}, live {live:?}");
+        };
+        assert!(f.bbox.iou(&l.bbox) > 0.8, "frame {k}: full {:?}, live {:?}", f.bbox, l.bbox);
+    }
+    let params = DetectParams::default().live(480, 360);
+    assert_eq!(params.min_face_size, 60.0);
+}

@@ -25,6 +25,15 @@ impl Default for DetectParams {
     }
 }
 
+impl DetectParams {
+    /// For a live camera, whose face is the one in front of it: faces from a sixth of the
+    /// frame's short side (at least 40 px). The pyramid then starts at a third of the scale
+    /// the 20 px default needs or less, and P-Net's cost falls with the square of that.
+    pub fn live(self, width: usize, height: usize) -> Self {
+        Self { min_face_size: self.min_face_size.max(40.0).max(width.min(height) as f32 / 6.0), ..self }
+    }
+}
+
 /// One face: its box (score = O-Net's probability) and five landmarks (x, y): left eye,
 /// right eye, nose, left and right mouth corners, as seen in the image.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -79,27 +88,37 @@ impl Detector {
     }
 
     /// The pyramid's scales: the largest maps `min_face_size` to P-Net's 12 px window.
-    fn scales(&self, width: usize, height: usize) -> Vec<f64> {
-        let m = 12.0 / self.params.min_face_size as f64;
+    fn scales(params: &DetectParams, width: usize, height: usize) -> Vec<f64> {
+        let m = 12.0 / params.min_face_size as f64;
         let mut min_side = width.min(height) as f64 * m;
         let mut scale = m;
         let mut scales = Vec::new();
         while min_side >= 12.0 {
             scales.push(scale);
-            scale *= self.params.factor as f64;
-            min_side *= self.params.factor as f64;
+            scale *= params.factor as f64;
+            min_side *= params.factor as f64;
         }
         scales
     }
 
     /// All faces in one frame, highest score first.
     pub async fn detect(&self, frame: &RgbFrame) -> Result<Vec<Detection>, DetectError> {
+        self.detect_with(frame, &self.params).await
+    }
+
+    /// The faces a live camera shows ([`DetectParams::live`]): the cascade on a shorter
+    /// pyramid, for a webcam that must not stall when it looks for a face again.
+    pub async fn detect_live(&self, frame: &RgbFrame) -> Result<Vec<Detection>, DetectError> {
+        self.detect_with(frame, &self.params.live(frame.width, frame.height)).await
+    }
+
+    async fn detect_with(&self, frame: &RgbFrame, params: &DetectParams) -> Result<Vec<Detection>, DetectError> {
         let (w, h) = (frame.width, frame.height);
         let image = frame.planar();
 
         // Stage 1: P-Net over the pyramid; NMS within each scale, then across scales.
         let mut proposals = Vec::new();
-        for scale in self.scales(w, h) {
+        for scale in Self::scales(params, w, h) {
             let (hs, ws) = ((h as f64 * scale + 1.0) as usize, (w as f64 * scale + 1.0) as usize);
             let mut level = area_resize(&image, 3, h, w, hs, ws);
             normalise(&mut level);
@@ -113,7 +132,7 @@ impl Detector {
             for y in 0..gh {
                 for x in 0..gw {
                     let score = probs[y * gw + x];
-                    if score < self.params.thresholds[0] {
+                    if score < params.thresholds[0] {
                         continue;
                     }
                     let (fx, fy) = (x as f32, y as f32);
@@ -156,7 +175,7 @@ impl Detector {
             let reg = read(reg).await?;
             let probs = read(probs).await?;
             for (i, b) in boxes.iter().enumerate() {
-                if probs[i] > self.params.thresholds[1] {
+                if probs[i] > params.thresholds[1] {
                     let bbox = BoundingBox { score: probs[i], ..*b };
                     refined.push(Candidate { bbox, reg: std::array::from_fn(|c| reg[i * 4 + c]) });
                 }
