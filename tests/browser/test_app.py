@@ -650,6 +650,7 @@ def main():
         assert len(rows) == 7 and "frames/s" in rows[6].text, [r.text for r in rows]
         print(f"     tiny preset on SwiftShader: {report['encoder_images_per_s']:.1f} images/s, "
               f"step {report['train_step_s']:.2f} s, webcam frame {report['detector']['webcam_frame_ms']:.0f} ms")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", table)
         shot(driver, "7-speed")
 
     check("page loads the models", loads)
