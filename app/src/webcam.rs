@@ -125,8 +125,7 @@ async fn live_step(
     }
     *followed = faces.clone();
     let t1 = now_ms();
-    // The largest face is the one in front of the camera.
-    let face = faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area())).map(|d| d.bbox);
+    let face = Detection::largest(&faces).map(|d| d.bbox);
     if let Some(canvas) = canvas_ref.get_untracked() {
         let canvas: HtmlCanvasElement = canvas;
         media::draw_frame(&canvas, &frame, face.map(|b| (b.x1 as f64, b.y1 as f64, b.width() as f64, b.height() as f64)))?;

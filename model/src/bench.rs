@@ -177,7 +177,7 @@ async fn detector_rows(
         let found = if followed.is_empty() { Vec::new() } else { detector.follow(frame, &followed).await.map_err(|e| e.to_string())? };
         let middle = clock();
         // Embedded even when the face was lost (the frame's centre), so the row always counts both.
-        let face = largest(&found).or(largest(&faces)).map(|d| d.bbox).unwrap_or(crate::face::BoundingBox {
+        let face = Detection::largest(&found).or(Detection::largest(&faces)).map(|d| d.bbox).unwrap_or(crate::face::BoundingBox {
             x1: 0.0,
             y1: 0.0,
             x2: frame.width as f32,
@@ -205,10 +205,6 @@ async fn detector_rows(
         embed_ms,
         webcam_frame_ms: follow_ms + embed_ms,
     })
-}
-
-fn largest(faces: &[Detection]) -> Option<&Detection> {
-    faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
 }
 
 /// The first run's time and the mean of `repeats` more, in milliseconds.

@@ -47,6 +47,11 @@ impl Detection {
     pub fn most_confident(faces: &[Detection]) -> Option<&Detection> {
         faces.iter().max_by(|a, b| a.bbox.score.total_cmp(&b.bbox.score))
     }
+
+    /// The largest face: the one in front of a camera.
+    pub fn largest(faces: &[Detection]) -> Option<&Detection> {
+        faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
