@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use fabnet::face::{BoundingBox, DetectParams, Detection, Detector, Mtcnn, RgbFrame};
+use fabnet::face::{BoundingBox, DetectEvery, DetectParams, Detection, Detector, Mtcnn, RgbFrame};
 use serde_json::Value;
 
 use common::data_dir;
@@ -155,6 +155,32 @@ fn following_with_o_net_alone_keeps_the_carphone_face() {
         }
     }
     assert!(worst > 0.7, "followed box overlaps the full detection by only {worst}");
+}
+
+#[test]
+fn detecting_every_fifth_frame_finds_what_every_frame_finds() {
+    // A video's faces found every fifth frame and followed in between stay where the full
+    // cascade on every frame puts them, for a fifth of the full passes.
+    let detector = detector();
+    let mut schedule = DetectEvery::new(5);
+    let mut worst = 1.0f32;
+    for i in 1..=40 {
+        let frame = load(&format!("carphone/frame{i:05}.png"));
+        let faces = pollster::block_on(detector.faces_in_video(&frame, &mut schedule)).unwrap();
+        let full = pollster::block_on(detector.detect(&frame)).unwrap();
+        assert_eq!(faces.len(), full.len(), "frame {i}");
+        worst = worst.min(faces[0].bbox.iou(&full[0].bbox));
+    }
+    assert!(worst > 0.75, "a scheduled box overlaps the full detection by only {worst}");
+    assert_eq!(schedule.counts(), (40, 8), "(frames, full detections)");
+
+    // A face that is not where it was followed is looked for anew in the same frame.
+    let frame = load("carphone/frame00041.png");
+    let full = pollster::block_on(detector.detect(&frame)).unwrap();
+    let away = Detection { bbox: BoundingBox { x1: 120.0, y1: 100.0, x2: 170.0, y2: 140.0, score: 0.99 }, ..full[0] };
+    let (faces, detected) = pollster::block_on(detector.follow_or_detect(&frame, &[away])).unwrap();
+    assert!(detected, "the lost face made the cascade run");
+    assert_eq!(faces, full);
 }
 
 #[test]

@@ -61,6 +61,22 @@ fn prepare_writes_the_carphone_track_and_skips_a_corrupt_video() {
 
     assert_eq!(std::fs::read(out.join("bob/old/00001/frame00001.jpg")).unwrap(), b"kept");
     assert!(!out.join("alice/corrupt").exists() && !out.join("alice/.corrupt.partial").exists());
+
+    // The full detector every fifth frame, O-Net following in between: the same track, its
+    // smoothed boxes where the every-frame run puts them.
+    let fast = work.join("fast");
+    let run = fabnet(&["prepare", inputs.join("carphone.mp4").to_str().unwrap(), "-o", fast.to_str().unwrap(), "--detect-every", "5"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(jpgs(&fast.join("carphone/carphone/00001")).len(), 120);
+    let boxes = |record: &serde_json::Value| -> Vec<fabnet::face::BoundingBox> { serde_json::from_value(record["tracks"][0]["boxes"].clone()).unwrap() };
+    let fifth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fast.join("carphone/carphone/tracks.json")).unwrap()).unwrap();
+    assert_eq!(fifth["tracks"][0]["detected"], 120, "a face in every frame");
+    let (every, fifth) = (boxes(&record), boxes(&fifth));
+    assert_eq!(every.len(), 120);
+    let worst = every.iter().zip(&fifth).map(|(a, b)| a.iou(b)).fold(1.0f32, f32::min);
+    assert!(worst > 0.8, "a box found every fifth frame overlaps the every-frame one by only {worst}");
+    let refused = fabnet(&["prepare", inputs.join("carphone.mp4").to_str().unwrap(), "-o", fast.to_str().unwrap(), "--detect-every", "0"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--detect-every must be at least 1"));
 }
 
 #[test]

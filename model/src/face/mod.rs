@@ -9,6 +9,7 @@ pub mod frame;
 pub mod input;
 pub mod mtcnn;
 pub mod pose;
+pub mod schedule;
 pub mod stream;
 pub mod track;
 
@@ -18,5 +19,6 @@ pub use detect::{DetectParams, Detection, Detector};
 pub use frame::RgbFrame;
 pub use mtcnn::Mtcnn;
 pub use pose::HeadPose;
+pub use schedule::DetectEvery;
 pub use stream::{CropStream, CutTrack};
 pub use track::{Track, Tracker, TrackerParams};

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use fabnet::face::{CropGeometry, Detector, Track, Tracker, TrackerParams};
+use fabnet::face::{CropGeometry, DetectEvery, Detector, Track, Tracker, TrackerParams};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::video;
@@ -42,6 +42,11 @@ pub struct PrepareArgs {
     /// Frames frames each side of the moving average that smooths the boxes.
     #[arg(long, default_value_t = 2)]
     smooth: usize,
+    /// Run the full detector every N frames and follow its faces with O-Net alone in between
+    /// (a frame whose face is lost is searched again at once). 1 = every frame, as the
+    /// reference; 5 is about four times faster.
+    #[arg(long, default_value_t = 1)]
+    detect_every: usize,
     /// Detector weights (default: the ones built into this binary).
     #[arg(long)]
     detector: Option<PathBuf>,
@@ -140,6 +145,9 @@ pub fn run(args: &PrepareArgs) -> Result<()> {
     if args.size < 16 {
         bail!("--size must be at least 16 pixels");
     }
+    if args.detect_every == 0 {
+        bail!("--detect-every must be at least 1 (1 = the full detector on every frame)");
+    }
     video::check_tools()?;
     let device = crate::device(&args.backend)?;
     let detector = crate::faces::detector(args.detector.as_deref(), &device)?;
@@ -184,10 +192,11 @@ fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(
     // Pass 1: find faces and link them into tracks.
     let bar = progress(info.frames, format!("{} (detect)", job.name));
     let mut tracker = Tracker::new(params);
+    let mut schedule = DetectEvery::new(args.detect_every);
     let mut count = 0;
     for frame in video::frames(&job.video, &info)? {
         let frame = frame?;
-        let faces = pollster::block_on(detector.detect(&frame))?;
+        let faces = pollster::block_on(detector.faces_in_video(&frame, &mut schedule))?;
         tracker.push_frame(&frame, &faces);
         count += 1;
         bar.inc(1);
