@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use fabnet::bench::{BenchReport, BenchSpec};
-use fabnet::face::{Detection, RgbFrame};
+use fabnet::face::{DetectEvery, Detection, RgbFrame};
 use fabnet::footprint::DeviceLimits;
 use fabnet::weights::WeightsInfo;
 use fabnet_app::EngineWorker;
@@ -202,13 +202,6 @@ impl Engine {
         self.info.borrow().config.image_size
     }
 
-    pub async fn detect(&self, frame: &RgbFrame) -> Result<Vec<Detection>, String> {
-        match self.call(Call::Detect(Frame::from(frame))).await? {
-            Reply::Faces(f) => Ok(f),
-            other => Err(unexpected(other)),
-        }
-    }
-
     /// The faces a live camera shows: the cascade on a shorter pyramid, for the webcam.
     pub async fn detect_live(&self, frame: &RgbFrame) -> Result<Vec<Detection>, String> {
         match self.call(Call::DetectLive(Frame::from(frame))).await? {
@@ -221,6 +214,18 @@ impl Engine {
     pub async fn follow(&self, frame: &RgbFrame, previous: &[Detection]) -> Result<Vec<Detection>, String> {
         match self.call(Call::Follow(Frame::from(frame), previous.to_vec())).await? {
             Reply::Faces(f) => Ok(f),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The faces in a video's next frame under `schedule`: followed from the frame before,
+    /// or found by the full cascade when the schedule or a lost face calls for it.
+    pub async fn faces_in_video(&self, frame: &RgbFrame, schedule: &mut DetectEvery) -> Result<Vec<Detection>, String> {
+        match self.call(Call::FollowOrDetect(Frame::from(frame), schedule.to_follow().to_vec())).await? {
+            Reply::FacesInVideo { faces, detected } => {
+                schedule.saw(&faces, detected);
+                Ok(faces)
+            }
             other => Err(unexpected(other)),
         }
     }

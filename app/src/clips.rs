@@ -27,6 +27,10 @@ use crate::storage::{self, StoredClip, StoredTrack};
 /// light enough for a laptop GPU.
 const DEFAULT_FPS: f64 = 10.0;
 const FPS_CHOICES: [f64; 6] = [1.0, 2.0, 5.0, 10.0, 15.0, 30.0];
+/// Sampled frames per run of the full detector; O-Net alone follows the faces in between (a
+/// lost face is searched for at once), which is what makes a clip take seconds, not minutes.
+const DEFAULT_DETECT_EVERY: usize = 5;
+const DETECT_EVERY_CHOICES: [usize; 4] = [1, 2, 5, 10];
 const THUMBS_PER_TRACK: usize = 8;
 /// Images per embedding call: bounds the worker's memory whatever a track's length.
 const EMBED_CHUNK: usize = 32;
@@ -213,6 +217,8 @@ async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, sources: Sourc
             name: c.name.clone(),
             frames: c.frames,
             fps: c.fps,
+            detect_every: DEFAULT_DETECT_EVERY,
+            searched: None,
             duration: None,
             note,
             problem: None,
@@ -242,6 +248,10 @@ pub struct ClipView {
     pub frames: usize,
     /// Frames sampled per second of video.
     pub fps: f64,
+    /// Sampled frames per run of the full detector (followed in between).
+    pub detect_every: usize,
+    /// Frames the full detector looked at, once the clip is cut (not kept across reloads).
+    pub searched: Option<usize>,
     /// The video's length in seconds, when known (not kept across reloads).
     pub duration: Option<f64>,
     /// Something the user should know about how the clip was read (it was stopped early).
@@ -302,6 +312,8 @@ struct Cut {
     stopped_at: Option<f64>,
     /// Why decoding ended before the video's end (a damaged file): the tracks cover what was read.
     broken: Option<String>,
+    /// Frames the full detector looked at (the rest were followed), when it ran.
+    searched: Option<usize>,
 }
 
 /// What a clip is cut from: its file, or (a still restored from storage) its one stored frame.
@@ -332,7 +344,8 @@ async fn cut(
             };
             let mut cutter = cutter(true);
             cutter.push(engine, 0, frame.clone()).await?;
-            return Ok(Cut { tracks: cutter.finish(), frames: 1, first: Some(frame), duration: None, stopped_at: None, broken: None });
+            let searched = Some(cutter.searched()).filter(|&n| n > 0);
+            return Ok(Cut { tracks: cutter.finish(), frames: 1, first: Some(frame), duration: None, stopped_at: None, broken: None, searched });
         }
     };
     let mut reader = VideoReader::open(&file, fps).await?;
@@ -363,7 +376,8 @@ async fn cut(
         done += 1;
         set_state(clips, id, ClipState::Working { done, total, elapsed_ms: now_ms() - started });
     }
-    Ok(Cut { tracks: cutter.finish(), frames: done, first, duration: reader.duration(), stopped_at, broken })
+    let searched = Some(cutter.searched()).filter(|&n| n > 0);
+    Ok(Cut { tracks: cutter.finish(), frames: done, first, duration: reader.duration(), stopped_at, broken, searched })
 }
 
 /// Tracks to show: thumbnails and embeddings of each.
@@ -378,7 +392,11 @@ async fn describe(engine: &Engine, tracks: Vec<FaceTrack>, manual: bool) -> Resu
 /// Cut a clip's tracks (found by the detector, or the box the user drew) and show and store
 /// them; a failure is shown on the clip's card.
 async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, sources: Sources, manual: Option<BoundingBox>) {
-    let Some((name, fps, frames)) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).map(|c| (c.name.clone(), c.fps, c.frames))) else { return };
+    let Some((name, fps, frames, detect_every)) =
+        clips.with_untracked(|all| all.iter().find(|c| c.id == id).map(|c| (c.name.clone(), c.fps, c.frames, c.detect_every)))
+    else {
+        return;
+    };
     let source = sources.with_value(|s| {
         let c = s.get(&id)?;
         let input = match (&c.file, &c.first) {
@@ -394,12 +412,13 @@ async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, 
     let input = engine.input_size();
     let new_cutter = |one_frame: bool| match manual {
         Some(face) => TrackCutter::fixed(face, input),
-        None => TrackCutter::found(if one_frame { 1 } else { 2 }, input),
+        None => TrackCutter::found(if one_frame { 1 } else { 2 }, input, detect_every),
     };
     let result = async {
         let cut = cut(&engine, source, fps, new_cutter, id, clips, &cancel).await?;
         update(clips, id, |c| {
             c.frames = cut.frames;
+            c.searched = cut.searched;
             c.duration = cut.duration;
             let of = cut.duration.map(|d| format!(" of {d:.1} s")).unwrap_or_default();
             c.note = match (&cut.broken, cut.stopped_at) {
@@ -439,6 +458,7 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
     let next_id = StoredValue::new(0usize);
     let problem = RwSignal::new(None::<String>);
     let fps = RwSignal::new(DEFAULT_FPS);
+    let detect_every = RwSignal::new(DEFAULT_DETECT_EVERY);
     // Once the model is there: bring back what an earlier visit stored, then start the clips
     // added while it loaded.
     Effect::new(move |done: Option<bool>| {
@@ -466,9 +486,22 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
             next_id.set_value(id + 1);
             let ready = engine.get_untracked();
             let state = if ready.is_some() { ClipState::Working { done: 0, total: None, elapsed_ms: 0.0 } } else { ClipState::Waiting };
-            let fps = fps.get_untracked();
+            let (fps, detect_every) = (fps.get_untracked(), detect_every.get_untracked());
             clips.update(|all| {
-                all.push(ClipView { id, version: 0, name: file.name(), frames: 0, fps, duration: None, note: None, problem: None, reembedding: None, state })
+                all.push(ClipView {
+                    id,
+                    version: 0,
+                    name: file.name(),
+                    frames: 0,
+                    fps,
+                    detect_every,
+                    searched: None,
+                    duration: None,
+                    note: None,
+                    problem: None,
+                    reembedding: None,
+                    state,
+                })
             });
             sources.update_value(|s| {
                 s.insert(id, ClipSource { file: Some(file), first: None, cancel: Rc::default() });
@@ -494,6 +527,11 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
             fps.set(v);
         }
     };
+    let on_detect_every = move |ev: leptos::ev::Event| {
+        if let Ok(v) = event_target_value(&ev).parse() {
+            detect_every.set(v);
+        }
+    };
 
     view! {
         <section class="panel clips" on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>
@@ -505,6 +543,13 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
                     <select data-testid="clip-fps" on:change=on_fps>
                         {FPS_CHOICES.iter().map(|&f| view! { <option value=f.to_string() selected={f == DEFAULT_FPS}>{f.to_string()}</option> }).collect_view()}
                     </select>
+                </label>
+                <label title="The full face detector scans the whole frame; in between, the faces it found are followed, which is several times faster. A face that is lost is searched for at once.">
+                    "full face search every "
+                    <select data-testid="clip-detect-every" on:change=on_detect_every>
+                        {DETECT_EVERY_CHOICES.iter().map(|&n| view! { <option value=n.to_string() selected={n == DEFAULT_DETECT_EVERY}>{n.to_string()}</option> }).collect_view()}
+                    </select>
+                    " frames"
                 </label>
                 {move || engine.get().is_none().then(|| view! { <span class="muted">"the model is loading: clips added now start when it is ready"</span> })}
             </div>
@@ -563,9 +608,17 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
                 let of = clip.duration.map(|d| format!(" of {d:.1} s")).unwrap_or_default();
                 view! { <p class="muted">"tracks cover " <span data-testid="clip-span">{format!("{s:.1}")}</span>{format!(" s{of} of video, sampled at {} frames/s", clip.fps)}</p> }
             });
+            let searched = clip.searched.filter(|_| clip.frames > 1).map(|n| {
+                view! {
+                    <p class="muted" data-testid="clip-searched" data-searched=n.to_string()>
+                        {format!("the full face detector ran on {n} of {} frames; faces were followed in the others", clip.frames)}
+                    </p>
+                }
+            });
             view! {
                 <p data-testid="clip-summary">{summary}</p>
                 {span}
+                {searched}
                 {tracks.into_iter().enumerate().map(|(k, t)| view! {
                     <div class="track" data-testid="face-track" data-frames=t.frames.to_string()>
                         <span class="track-label">{format!("track {} · {} frames{}", k + 1, t.frames, if t.manual { " · crop set by hand" } else { "" })}</span>

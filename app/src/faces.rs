@@ -3,7 +3,7 @@
 //! and the network sees the paper's centre crop of that.
 
 use fabnet::face::input::geometry;
-use fabnet::face::{BoundingBox, CropStream, CutTrack, RgbFrame, TrackerParams};
+use fabnet::face::{BoundingBox, CropStream, CutTrack, DetectEvery, RgbFrame, TrackerParams};
 
 use crate::client::Engine;
 
@@ -25,17 +25,19 @@ impl From<CutTrack> for FaceTrack {
     }
 }
 
-/// Frames in, face tracks out, holding only the few frames the crops still need: detected
-/// faces are linked into tracks (at least `min_length` frames) and cut as they go; or, when
-/// the user drew the box, that box is cut from every frame.
+/// Frames in, face tracks out, holding only the few frames the crops still need: faces found
+/// (under `schedule`: the full detector every few frames, followed in between) are linked into
+/// tracks (at least `min_length` frames) and cut as they go; or, when the user drew the box,
+/// that box is cut from every frame.
 pub enum TrackCutter {
-    Found(Box<CropStream>),
+    Found { stream: Box<CropStream>, schedule: DetectEvery },
     Fixed { face: BoundingBox, input: usize, track: FaceTrack },
 }
 
 impl TrackCutter {
-    pub fn found(min_length: usize, input: usize) -> Self {
-        Self::Found(Box::new(CropStream::new(TrackerParams { min_length, ..TrackerParams::default() }, geometry(input), SMOOTHING)))
+    pub fn found(min_length: usize, input: usize, detect_every: usize) -> Self {
+        let stream = Box::new(CropStream::new(TrackerParams { min_length, ..TrackerParams::default() }, geometry(input), SMOOTHING));
+        Self::Found { stream, schedule: DetectEvery::new(detect_every) }
     }
 
     pub fn fixed(face: BoundingBox, input: usize) -> Self {
@@ -46,8 +48,8 @@ impl TrackCutter {
     /// box is the user's.
     pub async fn push(&mut self, engine: &Engine, index: usize, frame: RgbFrame) -> Result<(), String> {
         match self {
-            Self::Found(stream) => {
-                let faces = engine.detect(&frame).await?;
+            Self::Found { stream, schedule } => {
+                let faces = engine.faces_in_video(&frame, schedule).await?;
                 stream.push(frame, &faces);
             }
             Self::Fixed { face, input, track } => {
@@ -58,10 +60,18 @@ impl TrackCutter {
         Ok(())
     }
 
+    /// Frames the full detector looked at (none when the box is the user's).
+    pub fn searched(&self) -> usize {
+        match self {
+            Self::Found { schedule, .. } => schedule.counts().1,
+            Self::Fixed { .. } => 0,
+        }
+    }
+
     /// The tracks, ordered by first frame. Track frame numbers count pushed frames.
     pub fn finish(self) -> Vec<FaceTrack> {
         match self {
-            Self::Found(stream) => stream.finish().into_iter().map(FaceTrack::from).collect(),
+            Self::Found { stream, .. } => stream.finish().into_iter().map(FaceTrack::from).collect(),
             Self::Fixed { track, .. } => vec![track],
         }
     }

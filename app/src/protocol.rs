@@ -47,11 +47,13 @@ pub enum Call {
         #[serde(with = "serde_bytes")]
         detector: Vec<u8>,
     },
-    Detect(Frame),
     /// The faces a live camera shows (a shorter pyramid: faces from a sixth of the frame).
     DetectLive(Frame),
     /// Follow faces from the previous frame (O-Net only).
     Follow(Frame, Vec<Detection>),
+    /// A video's next frame: these faces followed, or the full cascade when there are none or
+    /// one was lost (`Detector::follow_or_detect`).
+    FollowOrDetect(Frame, Vec<Detection>),
     /// Planar RGB images in [0, 1] at the model's input size.
     Embed(Vec<Vec<f32>>),
     /// Warp `source` (an input image) so that it takes the pose and expression of `driver`
@@ -87,6 +89,11 @@ pub enum Reply {
         limits: DeviceLimits,
     },
     Faces(Vec<Detection>),
+    /// The faces in a video frame, and whether the full cascade found them.
+    FacesInVideo {
+        faces: Vec<Detection>,
+        detected: bool,
+    },
     /// Embeddings, and the linear head's outputs when the weights carry a head.
     Embedded {
         embeddings: Vec<Vec<f32>>,

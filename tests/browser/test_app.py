@@ -230,6 +230,8 @@ def main():
 
     def loads():
         driver.get(url)
+        # The page is drawn by its wasm, which may still be compiling when the load event fires.
+        wait_for(driver, "the page to be drawn", lambda d: testid(d, "upload-input"), timeout=60)
         # A clip added while the models load is queued, not dropped (checked once they are in).
         testid(driver, "upload-input")[0].send_keys(os.path.join(DATA, "carphone_pristine.mp4"))
         early = "waiting" if testid(driver, "clip-waiting") else "already loaded"
@@ -271,10 +273,13 @@ def main():
         def card_values(d):
             track = testid(d, "face-track")[0]
             return (testid(d, "clip-summary")[0].text, int(track.get_attribute("data-frames")),
-                    len(track.find_elements(By.TAG_NAME, "img")), float(testid(d, "clip-span")[0].text))
-        summary, frames, thumbnails, span = wait_for(driver, "the clip's face tracks", card_values)
+                    len(track.find_elements(By.TAG_NAME, "img")), float(testid(d, "clip-span")[0].text),
+                    int(testid(d, "clip-searched")[0].get_attribute("data-searched")))
+        summary, frames, thumbnails, span, searched = wait_for(driver, "the clip's face tracks", card_values)
         assert summary.startswith("1 face track"), summary
         assert frames >= 30, f"{frames} frames in the track"
+        # The default schedule: the full detector on every fifth frame, the face followed between.
+        assert searched == 8, f"the full detector ran on {searched} of the 40 frames"
         assert thumbnails >= 4, "thumbnails"
         assert 3.0 <= span <= 4.1, f"the track covers {span} s of a 4 s clip"
         shot(driver, "2-clip")

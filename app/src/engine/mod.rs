@@ -112,9 +112,14 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
     };
     match call {
         Call::Start { .. } | Call::TryReach(_) => unreachable!("handled above"),
-        Call::Detect(frame) => e.detector.detect(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
         Call::DetectLive(frame) => e.detector.detect_live(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
         Call::Follow(frame, previous) => e.detector.follow(&frame.to_rgb()?, &previous).await.map(Reply::Faces).map_err(|e| e.to_string()),
+        Call::FollowOrDetect(frame, previous) => e
+            .detector
+            .follow_or_detect(&frame.to_rgb()?, &previous)
+            .await
+            .map(|(faces, detected)| Reply::FacesInVideo { faces, detected })
+            .map_err(|e| e.to_string()),
         Call::Embed(images) => embed_within(&model(e), e, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
         Call::Resynthesize { source, driver } => resynthesize(&model(e), &e.device, source, driver).await.map(Reply::Image),
         Call::LoadWeights(bytes) => {
