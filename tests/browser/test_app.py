@@ -293,8 +293,32 @@ def main():
         c = card(name)
         return c if c and (c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]") or c.find_elements(By.CSS_SELECTOR, "[data-testid=error]")) else None
 
+    def finished_card(name, what, timeout=TIMEOUT, needs_note=False):
+        """What the card of a finished clip says, read in one go: the card re-renders (when the clip
+        is stored, when its embeddings arrive), so a read that meets a replaced element is retried."""
+        def read(d):
+            c = clip_card_done(name)
+            if not c:
+                return None
+            notes = [e.text for e in c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-note]")]
+            if needs_note and not notes:
+                return None
+            spans = [float(e.text) for e in c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-span]")]
+            return {"text": c.text, "note": notes[0] if notes else None, "span": spans[0] if spans else None,
+                    "summary": bool(c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]")),
+                    "error": bool(c.find_elements(By.CSS_SELECTOR, "[data-testid=error]")),
+                    "frames": int(c.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])}
+        return wait_for(driver, what, read, timeout=timeout)
+
+    def click_on_card(name, testid_name):
+        """Clicks a button of a card, again if the card was re-rendered under the click."""
+        def click(d):
+            card(name).find_element(By.CSS_SELECTOR, f"[data-testid={testid_name}]").click()
+            return True
+        wait_for(driver, f"{testid_name} on {name}", click)
+
     def remove(name):
-        card(name).find_element(By.CSS_SELECTOR, "[data-testid=clip-remove]").click()
+        click_on_card(name, "clip-remove")
         wait_for(driver, f"{name} removed", lambda d: card(name) is None)
 
     def upload_at(path, fps):
@@ -311,11 +335,10 @@ def main():
         progress = wait_for(driver, "the long clip's progress", lambda d: [p for p in testid(d, "clip-progress") if p.get_attribute("data-total")])[0]
         assert progress.get_attribute("data-total") == "24", f"{progress.get_attribute('data-total')} frames planned for 24 s at 1 frame/s"
         shot(driver, "2b-long-clip-progress")
-        done = wait_for(driver, "the long clip's tracks", lambda d: clip_card_done("long-talk.mp4"), timeout=600)
-        assert not done.find_elements(By.CSS_SELECTOR, "[data-testid=error]"), done.text
-        span = float(done.find_element(By.CSS_SELECTOR, "[data-testid=clip-span]").text)
-        assert span >= 20.0, f"the tracks cover {span} s of 24 s"
-        assert "24 frames" in done.text, done.text
+        done = finished_card("long-talk.mp4", "the long clip's tracks", timeout=600)
+        assert not done["error"], done["text"]
+        assert done["span"] >= 20.0, f"the tracks cover {done['span']} s of 24 s"
+        assert "24 frames" in done["text"], done["text"]
         shot(driver, "2c-long-clip")
         remove("long-talk.mp4")
 
@@ -323,13 +346,12 @@ def main():
         # The same 24 s at 10 frames/s, stopped after a few frames: what was cut is kept.
         upload_at(os.path.join(tmp, "long-talk.mp4"), 10)
         wait_for(driver, "a few frames done", lambda d: [p for p in testid(d, "clip-progress") if int(p.get_attribute("data-done") or 0) >= 4])
-        card("long-talk.mp4").find_element(By.CSS_SELECTOR, "[data-testid=clip-cancel]").click()
-        done = wait_for(driver, "the stopped clip's tracks", lambda d: clip_card_done("long-talk.mp4"))
-        note = done.find_element(By.CSS_SELECTOR, "[data-testid=clip-note]").text
+        click_on_card("long-talk.mp4", "clip-cancel")
+        done = finished_card("long-talk.mp4", "the stopped clip's tracks", needs_note=True)
+        note = done["note"]
         assert note.startswith("stopped at") and "of 24.0 s" in note, note
-        assert done.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]"), done.text
-        frames = int(done.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
-        assert 4 <= frames < 240, f"{frames} frames read before stopping"
+        assert done["summary"], done["text"]
+        assert 4 <= done["frames"] < 240, f"{done['frames']} frames read before stopping"
         remove("long-talk.mp4")
 
     def damaged_video_keeps_what_was_read():
@@ -343,10 +365,10 @@ def main():
         path = os.path.join(tmp, "damaged.mp4")
         open(path, "wb").write(bytes(data))
         upload_at(path, 1)
-        done = wait_for(driver, "the damaged video's card", lambda d: clip_card_done("damaged.mp4") and card("damaged.mp4").find_elements(By.CSS_SELECTOR, "[data-testid=clip-note]") and card("damaged.mp4"), timeout=300)
-        note = done.find_element(By.CSS_SELECTOR, "[data-testid=clip-note]").text
+        done = finished_card("damaged.mp4", "the damaged video's card", timeout=300, needs_note=True)
+        note = done["note"]
         assert "could not decode" in note and "the tracks cover the first" in note, note
-        assert done.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]"), f"the tracks read before the damage are kept: {done.text}"
+        assert done["summary"], f"the tracks read before the damage are kept: {done['text']}"
         print(f"     damaged video: {note}")
         shot(driver, "2d-damaged-video")
         remove("damaged.mp4")
@@ -357,12 +379,11 @@ def main():
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", os.path.join(DATA, "carphone_pristine.mp4"),
                         "-c:v", "libvpx", "-b:v", "300k", "-f", "webm", "-live", "1", path], check=True)
         upload_at(path, 2)
-        done = wait_for(driver, "the recording's tracks", lambda d: clip_card_done("recorded.webm"), timeout=300)
-        assert not done.find_elements(By.CSS_SELECTOR, "[data-testid=error]"), done.text
+        done = finished_card("recorded.webm", "the recording's tracks", timeout=300)
+        assert not done["error"], done["text"]
         # The browser finds 3.97 s (the live muxer's last timestamp): 7 frames at 2 frames/s.
-        frames = int(done.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
-        assert frames >= 7, f"{frames} frames of 4 s at 2 frames/s: {done.text}"
-        span = float(done.find_element(By.CSS_SELECTOR, "[data-testid=clip-span]").text)
+        assert done["frames"] >= 7, f"{done['frames']} frames of 4 s at 2 frames/s: {done['text']}"
+        span = done["span"]
         assert span >= 3.0, f"the tracks cover {span} s of 4 s"
         remove("recorded.webm")
 
