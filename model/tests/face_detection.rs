@@ -7,6 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use burn::tensor::Device;
+use fabnet::face::warm::{self, FrameKind};
 use fabnet::face::{BoundingBox, DetectEvery, DetectParams, Detection, Detector, Mtcnn, RgbFrame};
 use serde_json::Value;
 
@@ -199,4 +200,21 @@ fn the_live_pyramid_finds_the_face_in_front_of_the_camera() {
     }
     let params = DetectParams::default().live(480, 360);
     assert_eq!(params.min_face_size, 60.0);
+}
+
+#[test]
+fn warming_up_runs_every_pass_a_frame_needs_and_changes_no_detection() {
+    // Each pass of the plan for carphone's size (both pyramids) runs on zeros; the faces found
+    // afterwards are the ones a detector that was never warmed finds.
+    let frame = load("carphone/frame00030.png");
+    let kinds = [true, false].map(|live| FrameKind { width: frame.width, height: frame.height, live });
+    let warmed = detector();
+    let plan = warm::passes(&warmed.params(), &kinds);
+    assert!(plan.len() > 4, "{plan:?}");
+    for pass in &plan {
+        pollster::block_on(warmed.warm_up(*pass)).unwrap_or_else(|e| panic!("{pass:?}: {e}"));
+    }
+    let cold = detector();
+    assert_eq!(pollster::block_on(warmed.detect(&frame)).unwrap(), pollster::block_on(cold.detect(&frame)).unwrap());
+    assert_eq!(pollster::block_on(warmed.detect_live(&frame)).unwrap(), pollster::block_on(cold.detect_live(&frame)).unwrap());
 }

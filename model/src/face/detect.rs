@@ -92,6 +92,14 @@ impl Detector {
         self.params
     }
 
+    /// The pyramid's levels for a `width` x `height` frame: (scale, level height, level width).
+    pub(crate) fn levels(params: &DetectParams, width: usize, height: usize) -> Vec<(f64, usize, usize)> {
+        Self::scales(params, width, height)
+            .into_iter()
+            .map(|scale| (scale, (height as f64 * scale + 1.0) as usize, (width as f64 * scale + 1.0) as usize))
+            .collect()
+    }
+
     /// The pyramid's scales: the largest maps `min_face_size` to P-Net's 12 px window.
     fn scales(params: &DetectParams, width: usize, height: usize) -> Vec<f64> {
         let m = 12.0 / params.min_face_size as f64;
@@ -123,20 +131,15 @@ impl Detector {
 
         // Stage 1: P-Net over the pyramid; NMS within each scale, then across scales.
         let mut proposals = Vec::new();
-        for scale in Self::scales(params, w, h) {
-            let (hs, ws) = ((h as f64 * scale + 1.0) as usize, (w as f64 * scale + 1.0) as usize);
+        for (scale, hs, ws) in Self::levels(params, w, h) {
             let mut level = area_resize(&image, 3, h, w, hs, ws);
             normalise(&mut level);
-            let input = Tensor::<4>::from_data(TensorData::new(level, [1, 3, hs, ws]), &self.device);
-            let (reg, probs) = self.nets.pnet.forward(input);
-            let (gh, gw) = (probs.dims()[1], probs.dims()[2]);
-            let reg = read(reg).await?;
-            let probs = read(probs).await?;
+            let (map, gh, gw) = self.pnet_pass(level, hs, ws).await?;
             let scale = scale as f32;
             let mut found = Vec::new();
             for y in 0..gh {
                 for x in 0..gw {
-                    let score = probs[y * gw + x];
+                    let score = map[(4 * gh + y) * gw + x];
                     if score < params.thresholds[0] {
                         continue;
                     }
@@ -149,7 +152,7 @@ impl Detector {
                             y2: ((STRIDE * fy + CELL) / scale).floor(),
                             score,
                         },
-                        reg: std::array::from_fn(|c| reg[(c * gh + y) * gw + x]),
+                        reg: std::array::from_fn(|c| map[(c * gh + y) * gw + x]),
                     });
                 }
             }
@@ -175,14 +178,11 @@ impl Detector {
         let (kept, batches) = crop_batch(frame, &image, &proposals, 24);
         let mut refined = Vec::new();
         for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 24 * 24)) {
-            let input = Tensor::<4>::from_data(TensorData::new(batch.to_vec(), [boxes.len(), 3, 24, 24]), &self.device);
-            let (reg, probs) = self.nets.rnet.forward(input);
-            let reg = read(reg).await?;
-            let probs = read(probs).await?;
-            for (i, b) in boxes.iter().enumerate() {
-                if probs[i] > params.thresholds[1] {
-                    let bbox = BoundingBox { score: probs[i], ..*b };
-                    refined.push(Candidate { bbox, reg: std::array::from_fn(|c| reg[i * 4 + c]) });
+            let rows = self.rnet_pass(batch.to_vec(), boxes.len()).await?;
+            for (b, row) in boxes.iter().zip(rows.chunks(5)) {
+                if row[4] > params.thresholds[1] {
+                    let bbox = BoundingBox { score: row[4], ..*b };
+                    refined.push(Candidate { bbox, reg: std::array::from_fn(|c| row[c]) });
                 }
             }
         }
@@ -207,18 +207,14 @@ impl Detector {
         let mut faces = Vec::new();
         let mut regs = Vec::new();
         for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 48 * 48)) {
-            let input = Tensor::<4>::from_data(TensorData::new(batch.to_vec(), [boxes.len(), 3, 48, 48]), &self.device);
-            let (reg, points, probs) = self.nets.onet.forward(input);
-            let reg = read(reg).await?;
-            let points = read(points).await?;
-            let probs = read(probs).await?;
-            for (i, b) in boxes.iter().enumerate() {
-                if probs[i] > self.params.thresholds[2] {
-                    let bbox = BoundingBox { score: probs[i], ..*b };
+            let rows = self.onet_pass(batch.to_vec(), boxes.len()).await?;
+            for (b, row) in boxes.iter().zip(rows.chunks(15)) {
+                if row[14] > self.params.thresholds[2] {
+                    let bbox = BoundingBox { score: row[14], ..*b };
                     let (bw, bh) = (bbox.width() + 1.0, bbox.height() + 1.0);
-                    let p = &points[i * 10..i * 10 + 10];
+                    let p = &row[4..14];
                     let landmarks = std::array::from_fn(|k| [bw * p[k] + bbox.x1 - 1.0, bh * p[5 + k] + bbox.y1 - 1.0]);
-                    regs.push(std::array::from_fn::<f32, 4, _>(|c| reg[i * 4 + c]));
+                    regs.push(std::array::from_fn::<f32, 4, _>(|c| row[c]));
                     faces.push(Detection { bbox, landmarks });
                 }
             }
@@ -228,6 +224,35 @@ impl Detector {
         }
         let boxes: Vec<BoundingBox> = faces.iter().map(|f| f.bbox).collect();
         Ok(nms(&boxes, 0.7, Overlap::Min).into_iter().map(|i| faces[i]).collect())
+    }
+}
+
+/// Each network's forward pass, its outputs joined into one tensor so that they come back
+/// in one read (each read waits for the device: on WebGPU a round trip per read).
+impl Detector {
+    /// P-Net on one normalised pyramid level (planar, `height` x `width`): the map
+    /// `[5, gh, gw]` (four regression channels, then the face probability), gh, gw.
+    pub(crate) async fn pnet_pass(&self, level: Vec<f32>, height: usize, width: usize) -> Result<(Vec<f32>, usize, usize), DetectError> {
+        let input = Tensor::<4>::from_data(TensorData::new(level, [1, 3, height, width]), &self.device);
+        let (reg, probs) = self.nets.pnet.forward(input);
+        let (gh, gw) = (probs.dims()[1], probs.dims()[2]);
+        Ok((read(Tensor::cat(vec![reg, probs.unsqueeze_dim(1)], 1)).await?, gh, gw))
+    }
+
+    /// R-Net on `count` normalised 24x24 crops: per crop, four regression values then the
+    /// face probability.
+    pub(crate) async fn rnet_pass(&self, crops: Vec<f32>, count: usize) -> Result<Vec<f32>, DetectError> {
+        let input = Tensor::<4>::from_data(TensorData::new(crops, [count, 3, 24, 24]), &self.device);
+        let (reg, probs) = self.nets.rnet.forward(input);
+        read(Tensor::cat(vec![reg, probs.unsqueeze_dim(1)], 1)).await
+    }
+
+    /// O-Net on `count` normalised 48x48 crops: per crop, four regression values, ten
+    /// landmark coordinates (five x, five y) and the face probability.
+    pub(crate) async fn onet_pass(&self, crops: Vec<f32>, count: usize) -> Result<Vec<f32>, DetectError> {
+        let input = Tensor::<4>::from_data(TensorData::new(crops, [count, 3, 48, 48]), &self.device);
+        let (reg, points, probs) = self.nets.onet.forward(input);
+        read(Tensor::cat(vec![reg, points, probs.unsqueeze_dim(1)], 1)).await
     }
 }
 

@@ -12,6 +12,7 @@ pub mod pose;
 pub mod schedule;
 pub mod stream;
 pub mod track;
+pub mod warm;
 
 pub use boxes::BoundingBox;
 pub use crop::CropGeometry;
@@ -22,3 +23,4 @@ pub use pose::HeadPose;
 pub use schedule::DetectEvery;
 pub use stream::{CropStream, CutTrack};
 pub use track::{Track, Tracker, TrackerParams};
+pub use warm::WarmPass;
