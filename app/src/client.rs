@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use fabnet::bench::{BenchReport, BenchSpec};
-use fabnet::face::{DetectEvery, Detection, RgbFrame};
+use fabnet::face::{DetectEvery, Detection, RgbFrame, WarmPass};
 use fabnet::footprint::DeviceLimits;
 use fabnet::weights::WeightsInfo;
 use fabnet_app::EngineWorker;
@@ -228,6 +228,11 @@ impl Engine {
             }
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Compile the kernels of one detector pass (run on zeros) ahead of use.
+    pub async fn warm_up(&self, pass: WarmPass) -> Result<(), String> {
+        self.call(Call::WarmUp(pass)).await.map(|_| ())
     }
 
     /// Embed images given as planar RGB in [0, 1] at the model's input size.

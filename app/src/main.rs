@@ -18,6 +18,7 @@ mod privacy;
 mod speed;
 mod storage;
 mod training;
+mod warm;
 mod webcam;
 mod weights;
 

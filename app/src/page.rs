@@ -14,6 +14,7 @@ use crate::privacy::PrivacyCheck;
 use crate::speed::SpeedPanel;
 use crate::storage;
 use crate::training::{TrainLog, TrainPanel};
+use crate::warm::{self, WarmLine, WarmState};
 use crate::webcam::WebcamPanel;
 use crate::weights;
 
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     // How this browser keeps what the page stores, in words (asked once the engine is up).
     let kept = RwSignal::new(None::<String>);
+    let warmed = RwSignal::new(WarmState::NotStarted);
 
     // Training updates come from the worker; when a run ends well, the model has changed:
     // store it and embed every clip again.
@@ -94,8 +96,10 @@ pub fn App() -> impl IntoView {
         match started {
             Ok(e) => {
                 about.set(weights::describe(&e.info()));
-                engine.set(Some(Rc::new(e)));
+                let e = Rc::new(e);
+                engine.set(Some(e.clone()));
                 status.set(Status::Ready);
+                spawn_local(warm::warm_up(e, warmed));
             }
             Err(e) => status.set(Status::Failed(e)),
         }
@@ -142,6 +146,7 @@ pub fn App() -> impl IntoView {
                     Status::Ready => view! {
                         <p data-testid="model-ready">"Model and face detector ready on WebGPU, in a worker."
                             " " <button class="quiet" data-testid="clear-all" on:click=clear_all>"Clear all stored data"</button></p>
+                        <WarmLine state=warmed />
                         <details class="about" data-testid="about-weights">
                             <summary>"About these weights"</summary>
                             <p data-testid="about-text">{move || about.get()}</p>

@@ -3,7 +3,7 @@
 //! repeats; training progress arrives unasked.
 
 use fabnet::bench::{BenchReport, BenchSpec};
-use fabnet::face::{Detection, RgbFrame};
+use fabnet::face::{Detection, RgbFrame, WarmPass};
 use fabnet::footprint::DeviceLimits;
 use fabnet::probe::FineTuneCheck;
 use fabnet::weights::WeightsInfo;
@@ -54,6 +54,9 @@ pub enum Call {
     /// A video's next frame: these faces followed, or the full cascade when there are none or
     /// one was lost (`Detector::follow_or_detect`).
     FollowOrDetect(Frame, Vec<Detection>),
+    /// Run one pass of the detector on zeros, so that its kernels are compiled before a
+    /// real frame needs them.
+    WarmUp(WarmPass),
     /// Planar RGB images in [0, 1] at the model's input size.
     Embed(Vec<Vec<f32>>),
     /// Warp `source` (an input image) so that it takes the pose and expression of `driver`

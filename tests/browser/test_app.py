@@ -19,7 +19,7 @@ few steps lowers the loss, with pause and resume, and the page keeps drawing whi
 trains (no stall of 1 s); the
 downloaded weights give `fabnet embed` (FABNET_BIN, default target/debug/fabnet) the app's
 embedding of a face to 1e-3; a weights file whose header claims a network far larger than its
-bytes is refused and the model stays; the webcam (fed from carphone as y4m) delivers live embeddings,
+bytes is refused and the model stays; the GPU kernels are compiled ahead of the first frame (the page says when); the webcam (fed from carphone as y4m) delivers live embeddings,
 placed in the explorer too; after a reload the clips and the trained weights are still there,
 the restored embeddings are the trained weights' own (as `fabnet embed` gives), a clip stored in
 the layout before schema versions is read, embedded again and stored anew, a damaged entry and
@@ -643,6 +643,9 @@ def main():
         assert "in the browser" not in about, "the default weights are back"
 
     def webcam_embeds_live():
+        # The kernels were compiled while the page was fresh (long done by now).
+        warm = wait_for(driver, "the kernels compiled", lambda d: [w for w in testid(d, "warm-up") if w.get_attribute("data-ready") == "true"])[0]
+        print(f"     warm-up: {warm.text}")
         testid(driver, "webcam-start")[0].click()
         wait_for(driver, "webcam embeddings", lambda d: int(testid(d, "webcam-frames")[0].text) >= 8 and testid(d, "webcam-embedding"))
         fps = float(testid(driver, "webcam-fps")[0].text)

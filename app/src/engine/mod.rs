@@ -120,6 +120,7 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
             .await
             .map(|(faces, detected)| Reply::FacesInVideo { faces, detected })
             .map_err(|e| e.to_string()),
+        Call::WarmUp(pass) => e.detector.warm_up(pass).await.map(|()| Reply::Done).map_err(|e| e.to_string()),
         Call::Embed(images) => embed_within(&model(e), e, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
         Call::Resynthesize { source, driver } => resynthesize(&model(e), &e.device, source, driver).await.map(Reply::Image),
         Call::LoadWeights(bytes) => {
@@ -230,11 +231,19 @@ pub(crate) async fn embed(model: &FabNet, device: &Device, images: &[Vec<f32>]) 
         return Ok((vec![], None));
     }
     let embedding = model.embed(images_tensor(images, model.config.image_size, device)?);
-    let head = match model.head_outputs(embedding.clone()) {
-        Some(h) => Some(rows(h).await?),
-        None => None,
-    };
-    Ok((rows(embedding).await?, head))
+    let dim = embedding.dims()[1];
+    match model.head_outputs(embedding.clone()) {
+        // One read for both (each read is a round trip to the device).
+        Some(h) => {
+            let (mut embeddings, mut heads) = (Vec::new(), Vec::new());
+            for mut row in rows(Tensor::cat(vec![embedding, h], 1)).await? {
+                heads.push(row.split_off(dim));
+                embeddings.push(row);
+            }
+            Ok((embeddings, Some(heads)))
+        }
+        None => Ok((rows(embedding).await?, None)),
+    }
 }
 
 pub(crate) async fn resynthesize(model: &FabNet, device: &Device, source: Vec<f32>, driver: Vec<f32>) -> Result<Vec<f32>, String> {
