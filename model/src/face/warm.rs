@@ -26,6 +26,8 @@ pub struct FrameKind {
     pub live: bool,
 }
 
+const REFINE_BATCHES: [usize; 3] = [1, 2, 4];
+
 /// Every pass the cascade makes on frames of these kinds, each once, pyramid levels first.
 pub fn passes(params: &DetectParams, frames: &[FrameKind]) -> Vec<WarmPass> {
     let mut out = Vec::new();
@@ -35,7 +37,10 @@ pub fn passes(params: &DetectParams, frames: &[FrameKind]) -> Vec<WarmPass> {
             out.push(WarmPass::PNet { height, width });
         }
     }
-    out.extend([WarmPass::RNet { batch: 1 }, WarmPass::ONet { batch: 1 }]);
+    // The number of crops picks kernel variants too (vectorised by what it divides), so the
+    // refining nets run at counts of each kind: odd, twice odd, a multiple of four.
+    out.extend(REFINE_BATCHES.map(|batch| WarmPass::RNet { batch }));
+    out.extend(REFINE_BATCHES.map(|batch| WarmPass::ONet { batch }));
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(*p));
     out
@@ -63,15 +68,16 @@ mod tests {
         let video = FrameKind { width: 480, height: 270, live: false };
         let plan = passes(&params, &[live, live]);
         let levels = Detector::levels(&params.live(480, 360), 480, 360);
-        assert_eq!(plan.len(), levels.len() + 2, "{plan:?}");
+        assert_eq!(plan.len(), levels.len() + 6, "{plan:?}");
         // The live pyramid starts with faces of 60 px (a sixth of 360): 480 x 360 at 12/60.
         assert_eq!(plan[0], WarmPass::PNet { height: 73, width: 97 });
-        assert_eq!(&plan[plan.len() - 2..], &[WarmPass::RNet { batch: 1 }, WarmPass::ONet { batch: 1 }]);
+        assert_eq!(plan[levels.len()], WarmPass::RNet { batch: 1 });
+        assert_eq!(plan[plan.len() - 1], WarmPass::ONet { batch: 4 });
         // A video's pyramid reaches down to 20 px faces: more and larger levels.
         let both = passes(&params, &[live, video]);
         let video_levels = Detector::levels(&params, 480, 270).len();
         assert!(video_levels > levels.len());
-        assert_eq!(both.len(), levels.len() + video_levels + 2);
+        assert_eq!(both.len(), levels.len() + video_levels + 6);
         assert!(both.contains(&WarmPass::PNet { height: 163, width: 289 }), "{both:?}");
     }
 }
