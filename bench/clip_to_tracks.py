@@ -85,18 +85,23 @@ def main():
         started = time.time()
         test_app.testid(driver, "upload-input")[0].send_keys(path)
 
-        def done(d):
+        def card(d):
             cards = [c for c in d.find_elements(By.CSS_SELECTOR, "li.clip") if name in c.text]
-            return cards and (cards[0].find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]")
-                              or cards[0].find_elements(By.CSS_SELECTOR, "[data-testid=error]")) and cards[0]
+            return cards[0] if cards else None
 
-        card = test_app.wait_for(driver, f"{name}'s tracks", done, timeout=seconds * fps * 10 + 300)
+        # The frames kept, read inside the wait: the card re-renders when its clip is stored,
+        # and a read that meets the replaced element is retried.
+        def frames_when_done(d):
+            c = card(d)
+            finished = c and (c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]") or c.find_elements(By.CSS_SELECTOR, "[data-testid=error]"))
+            return finished and int(c.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
+
+        frames = test_app.wait_for(driver, f"{name}'s tracks", frames_when_done, timeout=seconds * fps * 10 + 300)
         elapsed = time.time() - started
         top = peak.stop()
-        frames = int(card.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
         print(f"{seconds:>7.0f}s {fps:>5g} {frames:>7} {elapsed:>8.1f} {frames / elapsed:>9.2f} {(top - idle) / 2**20:>17.0f} MiB"
               f"  (idle {idle / 2**20:.0f} MiB)", flush=True)
-        card.find_element(By.CSS_SELECTOR, "[data-testid=clip-remove]").click()
+        test_app.wait_for(driver, f"{name} removed", lambda d: card(d).find_element(By.CSS_SELECTOR, "[data-testid=clip-remove]").click() or True)
         time.sleep(2)
     driver.quit()
     server.shutdown()
