@@ -21,7 +21,6 @@ CLIPS = [tuple(float(v) for v in a.split(":")) for a in sys.argv[3:]] or [(20.0,
 # The browser test's server, browser and helpers, which read their arguments on import.
 sys.argv = sys.argv[:3]
 import test_app  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
@@ -85,23 +84,12 @@ def main():
         started = time.time()
         test_app.testid(driver, "upload-input")[0].send_keys(path)
 
-        def card(d):
-            cards = [c for c in d.find_elements(By.CSS_SELECTOR, "li.clip") if name in c.text]
-            return cards[0] if cards else None
-
-        # The frames kept, read inside the wait: the card re-renders when its clip is stored,
-        # and a read that meets the replaced element is retried.
-        def frames_when_done(d):
-            c = card(d)
-            finished = c and (c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]") or c.find_elements(By.CSS_SELECTOR, "[data-testid=error]"))
-            return finished and int(c.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])
-
-        frames = test_app.wait_for(driver, f"{name}'s tracks", frames_when_done, timeout=seconds * fps * 10 + 300)
+        frames = test_app.finished_clip_card(driver, name, f"{name}'s tracks", timeout=seconds * fps * 10 + 300)["frames"]
         elapsed = time.time() - started
         top = peak.stop()
         print(f"{seconds:>7.0f}s {fps:>5g} {frames:>7} {elapsed:>8.1f} {frames / elapsed:>9.2f} {(top - idle) / 2**20:>17.0f} MiB"
               f"  (idle {idle / 2**20:.0f} MiB)", flush=True)
-        test_app.wait_for(driver, f"{name} removed", lambda d: card(d).find_element(By.CSS_SELECTOR, "[data-testid=clip-remove]").click() or True)
+        test_app.click_on_clip_card(driver, name, "clip-remove")
         time.sleep(2)
     driver.quit()
     server.shutdown()

@@ -193,6 +193,39 @@ def wait_for(driver, what, predicate, timeout=TIMEOUT):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; errors on the page: {errors}")
 
 
+def clip_card(driver, name):
+    """The clip card of the file called `name`."""
+    cards = [c for c in driver.find_elements(By.CSS_SELECTOR, "li.clip") if name in c.text]
+    return cards[0] if cards else None
+
+
+def finished_clip_card(driver, name, what, timeout=TIMEOUT, needs_note=False):
+    """What the card of a finished clip says, read in one go: the card re-renders (when the clip
+    is stored, when its embeddings arrive), so a read that meets a replaced element is retried."""
+    def read(d):
+        c = clip_card(d, name)
+        if not c:
+            return None
+        summary = bool(c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]"))
+        error = bool(c.find_elements(By.CSS_SELECTOR, "[data-testid=error]"))
+        notes = [e.text for e in c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-note]")]
+        if not (summary or error) or (needs_note and not notes):
+            return None
+        spans = [float(e.text) for e in c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-span]")]
+        return {"text": c.text, "note": notes[0] if notes else None, "span": spans[0] if spans else None,
+                "summary": summary, "error": error,
+                "frames": int(c.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])}
+    return wait_for(driver, what, read, timeout=timeout)
+
+
+def click_on_clip_card(driver, name, testid_name):
+    """Clicks a button of a clip card, again if the card was re-rendered under the click."""
+    def click(d):
+        clip_card(d, name).find_element(By.CSS_SELECTOR, f"[data-testid={testid_name}]").click()
+        return True
+    wait_for(driver, f"{testid_name} on {name}", click)
+
+
 def testid(driver, name):
     return driver.find_elements(By.CSS_SELECTOR, f"[data-testid={name}]")
 
@@ -284,38 +317,9 @@ def main():
         assert 3.0 <= span <= 4.1, f"the track covers {span} s of a 4 s clip"
         shot(driver, "2-clip")
 
-    def card(name):
-        """The clip card of the file called `name`."""
-        cards = [c for c in driver.find_elements(By.CSS_SELECTOR, "li.clip") if name in c.text]
-        return cards[0] if cards else None
-
-    def clip_card_done(name):
-        c = card(name)
-        return c if c and (c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]") or c.find_elements(By.CSS_SELECTOR, "[data-testid=error]")) else None
-
-    def finished_card(name, what, timeout=TIMEOUT, needs_note=False):
-        """What the card of a finished clip says, read in one go: the card re-renders (when the clip
-        is stored, when its embeddings arrive), so a read that meets a replaced element is retried."""
-        def read(d):
-            c = clip_card_done(name)
-            if not c:
-                return None
-            notes = [e.text for e in c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-note]")]
-            if needs_note and not notes:
-                return None
-            spans = [float(e.text) for e in c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-span]")]
-            return {"text": c.text, "note": notes[0] if notes else None, "span": spans[0] if spans else None,
-                    "summary": bool(c.find_elements(By.CSS_SELECTOR, "[data-testid=clip-summary]")),
-                    "error": bool(c.find_elements(By.CSS_SELECTOR, "[data-testid=error]")),
-                    "frames": int(c.find_element(By.CSS_SELECTOR, ".clip-head .muted").text.split()[0])}
-        return wait_for(driver, what, read, timeout=timeout)
-
-    def click_on_card(name, testid_name):
-        """Clicks a button of a card, again if the card was re-rendered under the click."""
-        def click(d):
-            card(name).find_element(By.CSS_SELECTOR, f"[data-testid={testid_name}]").click()
-            return True
-        wait_for(driver, f"{testid_name} on {name}", click)
+    card = functools.partial(clip_card, driver)
+    finished_card = functools.partial(finished_clip_card, driver)
+    click_on_card = functools.partial(click_on_clip_card, driver)
 
     def remove(name):
         click_on_card(name, "clip-remove")

@@ -179,9 +179,9 @@ impl Detector {
         let mut refined = Vec::new();
         for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 24 * 24)) {
             let rows = self.rnet_pass(batch.to_vec(), boxes.len()).await?;
-            for (b, row) in boxes.iter().zip(rows.chunks(5)) {
-                if row[4] > params.thresholds[1] {
-                    let bbox = BoundingBox { score: row[4], ..*b };
+            for (b, row) in boxes.iter().zip(rows.chunks(RNET_ROW)) {
+                if row[RNET_ROW - 1] > params.thresholds[1] {
+                    let bbox = BoundingBox { score: row[RNET_ROW - 1], ..*b };
                     refined.push(Candidate { bbox, reg: std::array::from_fn(|c| row[c]) });
                 }
             }
@@ -208,9 +208,9 @@ impl Detector {
         let mut regs = Vec::new();
         for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 48 * 48)) {
             let rows = self.onet_pass(batch.to_vec(), boxes.len()).await?;
-            for (b, row) in boxes.iter().zip(rows.chunks(15)) {
-                if row[14] > self.params.thresholds[2] {
-                    let bbox = BoundingBox { score: row[14], ..*b };
+            for (b, row) in boxes.iter().zip(rows.chunks(ONET_ROW)) {
+                if row[ONET_ROW - 1] > self.params.thresholds[2] {
+                    let bbox = BoundingBox { score: row[ONET_ROW - 1], ..*b };
                     let (bw, bh) = (bbox.width() + 1.0, bbox.height() + 1.0);
                     let p = &row[4..14];
                     let landmarks = std::array::from_fn(|k| [bw * p[k] + bbox.x1 - 1.0, bh * p[5 + k] + bbox.y1 - 1.0]);
@@ -226,6 +226,12 @@ impl Detector {
         Ok(nms(&boxes, 0.7, Overlap::Min).into_iter().map(|i| faces[i]).collect())
     }
 }
+
+/// Values per crop that R-Net's pass reads back: four regression offsets, the face probability.
+const RNET_ROW: usize = 5;
+/// Values per crop that O-Net's pass reads back: four regression offsets, ten landmark
+/// coordinates (five x, five y), the face probability.
+const ONET_ROW: usize = 15;
 
 /// Each network's forward pass, its outputs joined into one tensor so that they come back
 /// in one read (each read waits for the device: on WebGPU a round trip per read).
