@@ -223,6 +223,7 @@ async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, sources: Sourc
             note,
             problem: None,
             reembedding: None,
+            decoder: None,
             state: ClipState::Ready { tracks },
         };
         clips.update(|all| all.push(view));
@@ -254,6 +255,9 @@ pub struct ClipView {
     pub searched: Option<usize>,
     /// The video's length in seconds, when known (not kept across reloads).
     pub duration: Option<f64>,
+    /// What decoded the video ("WebCodecs (avc1.64001e)", "the video element"), while this
+    /// page holds it.
+    pub decoder: Option<String>,
     /// Something the user should know about how the clip was read (it was stopped early).
     pub note: Option<String>,
     /// What went wrong with the clip after it was cut (storing it, removing it, embedding it
@@ -314,6 +318,10 @@ struct Cut {
     broken: Option<String>,
     /// Frames the full detector looked at (the rest were followed), when it ran.
     searched: Option<usize>,
+    /// What decoded the video.
+    decoder: Option<String>,
+    /// The file ended before its own index did (a cut-off download).
+    truncated: bool,
 }
 
 /// What a clip is cut from: its file, or (a still restored from storage) its one stored frame.
@@ -345,17 +353,30 @@ async fn cut(
             let mut cutter = cutter(true);
             cutter.push(engine, 0, frame.clone()).await?;
             let searched = Some(cutter.searched()).filter(|&n| n > 0);
-            return Ok(Cut { tracks: cutter.finish(), frames: 1, first: Some(frame), duration: None, stopped_at: None, broken: None, searched });
+            return Ok(Cut {
+                tracks: cutter.finish(),
+                frames: 1,
+                first: Some(frame),
+                duration: None,
+                stopped_at: None,
+                broken: None,
+                searched,
+                decoder: None,
+                truncated: false,
+            });
         }
     };
     let mut reader = VideoReader::open(&file, fps).await?;
     let total = reader.frames();
-    update(clips, id, |c| c.duration = reader.duration());
+    update(clips, id, |c| {
+        c.duration = reader.duration();
+        c.decoder = Some(reader.decoder());
+    });
     let mut cutter = cutter(total == Some(1));
     let (mut done, mut first, mut stopped_at, mut broken) = (0, None, None, None);
     set_state(clips, id, ClipState::Working { done, total, elapsed_ms: 0.0 });
     loop {
-        let frame = match reader.next_frame().await {
+        let frame = match reader.next_frame(&file, fps).await {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             // What was read before the damage is kept.
@@ -377,7 +398,8 @@ async fn cut(
         set_state(clips, id, ClipState::Working { done, total, elapsed_ms: now_ms() - started });
     }
     let searched = Some(cutter.searched()).filter(|&n| n > 0);
-    Ok(Cut { tracks: cutter.finish(), frames: done, first, duration: reader.duration(), stopped_at, broken, searched })
+    let (decoder, truncated) = (Some(reader.decoder()), reader.truncated());
+    Ok(Cut { tracks: cutter.finish(), frames: done, first, duration: reader.duration(), stopped_at, broken, searched, decoder, truncated })
 }
 
 /// Tracks to show: thumbnails and embeddings of each.
@@ -420,11 +442,15 @@ async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, 
             c.frames = cut.frames;
             c.searched = cut.searched;
             c.duration = cut.duration;
+            c.decoder = cut.decoder;
             let of = cut.duration.map(|d| format!(" of {d:.1} s")).unwrap_or_default();
-            c.note = match (&cut.broken, cut.stopped_at) {
-                (Some(e), _) => Some(format!("{e}: the tracks cover the first {:.1} s{of}", cut.frames as f64 / fps)),
-                (None, Some(t)) => Some(format!("stopped at {t:.1} s{of}")),
-                (None, None) => None,
+            c.note = match (&cut.broken, cut.stopped_at, cut.truncated) {
+                (Some(e), _, _) => Some(format!("{e}: the tracks cover the first {:.1} s{of}", cut.frames as f64 / fps)),
+                (None, Some(t), _) => Some(format!("stopped at {t:.1} s{of}")),
+                (None, None, true) => {
+                    Some(format!("the file ends before its own index does (cut off?): the tracks cover the {:.1} s it holds", cut.frames as f64 / fps))
+                }
+                (None, None, false) => None,
             };
         });
         if let Some(first) = &cut.first {
@@ -500,6 +526,7 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
                     note: None,
                     problem: None,
                     reembedding: None,
+                    decoder: None,
                     state,
                 })
             });
@@ -606,7 +633,14 @@ fn ClipCard(clip: ClipView, engine: Signal<Option<Rc<Engine>>, LocalStorage>, cl
             );
             let span = clip.span().map(|s| {
                 let of = clip.duration.map(|d| format!(" of {d:.1} s")).unwrap_or_default();
-                view! { <p class="muted">"tracks cover " <span data-testid="clip-span">{format!("{s:.1}")}</span>{format!(" s{of} of video, sampled at {} frames/s", clip.fps)}</p> }
+                let decoder = clip.decoder.as_ref().map(|d| format!(", decoded by {d}")).unwrap_or_default();
+                view! {
+                    <p class="muted">
+                        "tracks cover " <span data-testid="clip-span">{format!("{s:.1}")}</span>
+                        {format!(" s{of} of video, sampled at {} frames/s", clip.fps)}
+                        <span data-testid="clip-decoder">{decoder}</span>
+                    </p>
+                }
             });
             let searched = clip.searched.filter(|_| clip.frames > 1).map(|n| {
                 view! {

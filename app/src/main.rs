@@ -20,6 +20,7 @@ mod storage;
 mod training;
 mod warm;
 mod webcam;
+mod webcodecs;
 mod weights;
 
 fn main() {

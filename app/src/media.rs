@@ -1,6 +1,8 @@
-//! The browser's own decoders: images, video files (seeked frame by frame) and the webcam,
-//! all drawn through a canvas into RGB frames; and frames back to pictures for display.
+//! The browser's own decoders: images, video files (streamed through WebCodecs where the
+//! browser has it, a `<video>` seeked frame by frame otherwise) and the webcam, all drawn
+//! through a canvas into RGB frames; and frames back to pictures for display.
 
+use crate::webcodecs::StreamReader;
 use fabnet::face::RgbFrame;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -18,7 +20,7 @@ fn document() -> Result<web_sys::Document, String> {
     web_sys::window().and_then(|w| w.document()).ok_or_else(|| "no document".to_string())
 }
 
-fn canvas(width: u32, height: u32) -> Result<(HtmlCanvasElement, CanvasRenderingContext2d), String> {
+pub(crate) fn canvas(width: u32, height: u32) -> Result<(HtmlCanvasElement, CanvasRenderingContext2d), String> {
     let canvas: HtmlCanvasElement = document()?.create_element("canvas").map_err(js_err("no canvas"))?.dyn_into().map_err(|_| "no canvas")?;
     canvas.set_width(width);
     canvas.set_height(height);
@@ -35,12 +37,12 @@ fn canvas(width: u32, height: u32) -> Result<(HtmlCanvasElement, CanvasRendering
 }
 
 /// Size that fits `MAX_SIDE`, keeping the aspect ratio.
-fn fitted(width: u32, height: u32) -> (u32, u32) {
+pub(crate) fn fitted(width: u32, height: u32) -> (u32, u32) {
     let scale = (MAX_SIDE as f64 / width.max(height) as f64).min(1.0);
     (((width as f64 * scale).round() as u32).max(1), ((height as f64 * scale).round() as u32).max(1))
 }
 
-fn read_frame(ctx: &CanvasRenderingContext2d, width: u32, height: u32) -> Result<RgbFrame, String> {
+pub(crate) fn read_pixels(ctx: &CanvasRenderingContext2d, width: u32, height: u32) -> Result<RgbFrame, String> {
     let rgba = ctx.get_image_data(0.0, 0.0, width as f64, height as f64).map_err(js_err("cannot read pixels"))?.data();
     RgbFrame::from_rgba(width as usize, height as usize, &rgba).ok_or_else(|| "unexpected pixel buffer".to_string())
 }
@@ -62,7 +64,7 @@ pub async fn decode_image(file: &File) -> Result<RgbFrame, String> {
     let (w, h) = fitted(img.natural_width(), img.natural_height());
     let (_, ctx) = canvas(w, h)?;
     ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, 0.0, 0.0, w as f64, h as f64).map_err(js_err("cannot draw the image"))?;
-    read_frame(&ctx, w, h)
+    read_pixels(&ctx, w, h)
 }
 
 /// How long the browser may take to produce a frame before the file counts as stalled.
@@ -92,10 +94,71 @@ async fn next_event(target: &web_sys::EventTarget, ok: &str) -> Waited {
     }
 }
 
-/// A video file read frame by frame, `fps` frames per second from its start to its end, by
-/// seeking a `<video>` element: only the current frame is ever in memory, whatever the clip's
-/// length. The element and its object URL go when the reader is dropped.
-pub struct VideoReader {
+/// A video file read `fps` frames per second from its start to its end, as a stream through
+/// WebCodecs when it can (each frame decoded once), else by seeking a `<video>`. Either way only
+/// a few frames are in memory at a time, whatever the clip's length.
+pub enum VideoReader {
+    Stream(StreamReader),
+    Seek(SeekingReader),
+}
+
+impl VideoReader {
+    pub async fn open(file: &File, fps: f64) -> Result<Self, String> {
+        match StreamReader::open(file, fps).await? {
+            Some(stream) => Ok(Self::Stream(stream)),
+            None => Ok(Self::Seek(SeekingReader::open(file, fps).await?)),
+        }
+    }
+
+    /// Length in seconds, when the file tells (or the browser found it).
+    pub fn duration(&self) -> Option<f64> {
+        match self {
+            Self::Stream(s) => Some(s.duration()),
+            Self::Seek(s) => s.duration(),
+        }
+    }
+
+    /// Frames the reader will give, when the length is known.
+    pub fn frames(&self) -> Option<usize> {
+        match self {
+            Self::Stream(s) => Some(s.frames()),
+            Self::Seek(s) => s.frames(),
+        }
+    }
+
+    /// How the frames are decoded, for the clip's card.
+    pub fn decoder(&self) -> String {
+        match self {
+            Self::Stream(s) => format!("WebCodecs ({})", s.codec()),
+            Self::Seek(_) => "the video element".into(),
+        }
+    }
+
+    /// Frames the file's own index lists but its bytes do not hold (a cut-off download).
+    pub fn truncated(&self) -> bool {
+        matches!(self, Self::Stream(s) if s.truncated())
+    }
+
+    /// The next frame, or `None` past the end. A stream the decoder refuses before its first
+    /// frame (a codec string it reports supported but cannot decode) is read again by seeking.
+    pub async fn next_frame(&mut self, file: &File, fps: f64) -> Result<Option<RgbFrame>, String> {
+        match self {
+            Self::Stream(s) => match s.next_frame().await {
+                Err(e) if s.delivered() == 0 => {
+                    web_sys::console::warn_1(&format!("{e}; decoding with the <video> element instead").into());
+                    *self = Self::Seek(SeekingReader::open(file, fps).await?);
+                    Box::pin(self.next_frame(file, fps)).await
+                }
+                other => other,
+            },
+            Self::Seek(s) => s.next_frame().await,
+        }
+    }
+}
+
+/// A video file read by seeking a `<video>` element to each sampling time. The element and its
+/// object URL go when the reader is dropped.
+pub struct SeekingReader {
     name: String,
     video: HtmlVideoElement,
     url: String,
@@ -131,7 +194,7 @@ async fn wait(video: &HtmlVideoElement, name: &str, event: &str, at: f64) -> Res
     }
 }
 
-impl VideoReader {
+impl SeekingReader {
     pub async fn open(file: &File, fps: f64) -> Result<Self, String> {
         let name = file.name();
         let url = Url::create_object_url_with_blob(file).map_err(js_err("cannot read the file"))?;
@@ -184,11 +247,11 @@ impl VideoReader {
         let (w, h) = self.size;
         self.ctx.draw_image_with_html_video_element_and_dw_and_dh(&self.video, 0.0, 0.0, w as f64, h as f64).map_err(js_err("cannot draw the frame"))?;
         self.next += 1;
-        read_frame(&self.ctx, w, h).map(Some)
+        read_pixels(&self.ctx, w, h).map(Some)
     }
 }
 
-impl Drop for VideoReader {
+impl Drop for SeekingReader {
     fn drop(&mut self) {
         self.video.remove_attribute("src").ok();
         self.video.load();
@@ -276,7 +339,7 @@ impl Webcam {
         }
         let (ctx, w, h) = self.ctx.as_ref().expect("set above");
         ctx.draw_image_with_html_video_element_and_dw_and_dh(&self.video, 0.0, 0.0, *w as f64, *h as f64).map_err(js_err("cannot draw the camera image"))?;
-        read_frame(ctx, *w, *h)
+        read_pixels(ctx, *w, *h)
     }
 
     pub fn stop(&self) {

@@ -8,9 +8,10 @@ worker); the page runs no inline script, and a request to another origin is bloc
 policy from the page and from the worker (that origin's server hears nothing), while the app's
 own files are reached; the real carphone clip, added before they did, becomes
 one face track; a file that is not a video is reported on its own card while the rest keeps
-working; a 24 s clip is read whole (its tracks cover 20 s or more), and can be stopped part-way
-keeping what was cut; a webm without a duration (as MediaRecorder writes) is read to its end; a
-damaged video keeps the tracks read before the damage and says where it stopped; a crop drawn
+working; a 24 s clip is read whole (its tracks cover 20 s or more) through WebCodecs, and can be
+stopped part-way keeping what was cut; a webm without a duration (as MediaRecorder writes) is
+read to its end; a damaged video keeps the tracks read before the damage and says where it
+stopped; a decoder that hangs is reported on its clip after the stall timeout; a crop drawn
 by hand replaces the detected one in every frame; the explorer plots every embedded face, lists a face's nearest
 neighbours and drives a source face with another's embedding (the result is a face, not a
 blank, and not the source); a batch beyond what the device's WebGPU limits allow is refused
@@ -32,6 +33,7 @@ import functools
 import struct
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -343,6 +345,8 @@ def main():
         assert not done["error"], done["text"]
         assert done["span"] >= 20.0, f"the tracks cover {done['span']} s of 24 s"
         assert "24 frames" in done["text"], done["text"]
+        # Chromium has WebCodecs: the clip is decoded as a stream, each frame once.
+        assert "decoded by WebCodecs (avc1." in done["text"], done["text"]
         shot(driver, "2c-long-clip")
         remove("long-talk.mp4")
 
@@ -389,7 +393,41 @@ def main():
         assert done["frames"] >= 7, f"{done['frames']} frames of 4 s at 2 frames/s: {done['text']}"
         span = done["span"]
         assert span >= 3.0, f"the tracks cover {span} s of 4 s"
+        assert "decoded by WebCodecs (vp8)" in done["text"], done["text"]
         remove("recorded.webm")
+
+    def stalled_decode_times_out():
+        # No file makes Chromium's decoders hang (see the note of stop 21), so the test makes the
+        # page's VideoDecoder hang after 30 chunks, as a stuck hardware decoder does: it takes
+        # nothing more and gives nothing more. The clip's card must say so within the timeout,
+        # keeping the frames decoded before.
+        driver.execute_script("""
+            const P = VideoDecoder.prototype;
+            const real = {decode: P.decode, queue: Object.getOwnPropertyDescriptor(P, 'decodeQueueSize')};
+            window.__realVideoDecoder = real;
+            let fed = 0;
+            P.decode = function (chunk) { fed += 1; if (fed <= 30) return real.decode.call(this, chunk); };
+            Object.defineProperty(P, 'decodeQueueSize', {configurable: true,
+                get() { return fed > 30 ? 1000 : real.queue.get.call(this); }});
+        """)
+        try:
+            shutil.copy(os.path.join(tmp, "clean.mp4"), os.path.join(tmp, "stalls.mp4"))
+            started = time.time()
+            upload_at(os.path.join(tmp, "stalls.mp4"), 2)
+            done = finished_card("stalls.mp4", "the stalled clip's card", timeout=120, needs_note=True)
+            note = done["note"]
+            assert "stopped decoding at" in note and "(nothing for 15 s)" in note and "the tracks cover the first" in note, note
+            assert done["summary"], f"the frames decoded before the stall are kept: {done['text']}"
+            print(f"     stalled decode: {note} ({time.time() - started:.0f} s after the upload)")
+            shot(driver, "2e-stalled-decode")
+        finally:
+            driver.execute_script("""
+                const P = VideoDecoder.prototype, real = window.__realVideoDecoder;
+                P.decode = real.decode;
+                Object.defineProperty(P, 'decodeQueueSize', real.queue);
+            """)
+            if card("stalls.mp4"):
+                remove("stalls.mp4")
 
     def upload_junk(input_testid, name, text):
         """Give a file input a text file called `name`; return the error shown for it."""
@@ -694,6 +732,7 @@ def main():
     check("a long clip can be stopped, keeping its tracks", long_clip_can_be_stopped)
     check("a recording without a duration is read to its end", recording_without_duration_is_read_to_its_end)
     check("a damaged video keeps what was read, and says so", damaged_video_keeps_what_was_read)
+    check("a decode that stalls times out with a message", stalled_decode_times_out)
     check("a crop can be set by hand", crop_by_hand)
     check("the explorer shows points and neighbours", explorer_shows_points_and_neighbours)
     check("a face can be driven by another (re-synthesis)", resynthesis)
