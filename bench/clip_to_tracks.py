@@ -1,12 +1,15 @@
 """Time and peak memory for the app to turn long clips into face tracks, in headless Chromium.
 
-    python3 bench/clip_to_tracks.py DIST_DIR DATA_DIR [SECONDS:FPS ...]
+    python3 bench/clip_to_tracks.py DIST_DIR DATA_DIR [--seek] [SECONDS:FPS ...]
 
 Defaults: a 20 s and a 2 min 640x360 clip (the real carphone clip looped, scaled and padded to
 the size of a talking-head video) at the app's default 10 frames/s. For each clip: the seconds from upload
 to its tracks, frames read, frames per second, and the peak resident memory of all of
 Chromium's processes above what they held before the upload (the page, the worker, the GPU
-process: SwiftShader's buffers live there). Prints one line per clip; a benchmark, not a test.
+process: SwiftShader's buffers live there). Prints one line per clip, and the page's own split of
+the time between decoding frames and finding faces; a benchmark, not a test. `--seek` hides
+WebCodecs from the page, so the same build decodes by seeking a `<video>`, as browsers without
+WebCodecs do.
 """
 import os
 import subprocess
@@ -17,7 +20,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "browser"))
 DIST, DATA = sys.argv[1], sys.argv[2]
-CLIPS = [tuple(float(v) for v in a.split(":")) for a in sys.argv[3:]] or [(20.0, 10.0), (120.0, 10.0)]
+SEEK = "--seek" in sys.argv[3:]
+CLIPS = [tuple(float(v) for v in a.split(":")) for a in sys.argv[3:] if a != "--seek"] or [(20.0, 10.0), (120.0, 10.0)]
 # The browser test's server, browser and helpers, which read their arguments on import.
 sys.argv = sys.argv[:3]
 import test_app  # noqa: E402
@@ -68,6 +72,8 @@ def main():
     profile = f"{tmp}/profile"
     driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
     test_app.wait_for(driver, "the models to load", lambda d: test_app.testid(d, "model-ready"))
+    if SEEK:
+        driver.execute_script("delete window.VideoDecoder")
     source = os.path.join(DATA, "carphone_pristine.mp4")
     print(f"{'clip':>8} {'fps':>5} {'frames':>7} {'seconds':>8} {'frames/s':>9} {'peak RSS above idle':>20}")
     for seconds, fps in CLIPS:
@@ -89,6 +95,9 @@ def main():
         top = peak.stop()
         print(f"{seconds:>7.0f}s {fps:>5g} {frames:>7} {elapsed:>8.1f} {frames / elapsed:>9.2f} {(top - idle) / 2**20:>17.0f} MiB"
               f"  (idle {idle / 2**20:.0f} MiB)", flush=True)
+        for entry in driver.get_log("browser"):
+            if name in entry["message"] and " frames in " in entry["message"]:
+                print("         " + entry["message"].split('"', 1)[-1].rstrip('"'), flush=True)
         test_app.click_on_clip_card(driver, name, "clip-remove")
         time.sleep(2)
     driver.quit()

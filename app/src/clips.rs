@@ -375,8 +375,13 @@ async fn cut(
     let mut cutter = cutter(total == Some(1));
     let (mut done, mut first, mut stopped_at, mut broken) = (0, None, None, None);
     set_state(clips, id, ClipState::Working { done, total, elapsed_ms: 0.0 });
+    // Where the time goes, for the console: decoding and reading frames, or their faces.
+    let mut decoding_ms = now_ms() - started;
     loop {
-        let frame = match reader.next_frame(&file, fps).await {
+        let asked = now_ms();
+        let next = reader.next_frame(&file, fps).await;
+        decoding_ms += now_ms() - asked;
+        let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             // What was read before the damage is kept.
@@ -399,6 +404,18 @@ async fn cut(
     }
     let searched = Some(cutter.searched()).filter(|&n| n > 0);
     let (decoder, truncated) = (Some(reader.decoder()), reader.truncated());
+    let total_ms = now_ms() - started;
+    web_sys::console::info_1(
+        &format!(
+            "{}: {done} frames in {:.1} s: decoding with {} {:.1} s, faces {:.1} s",
+            file.name(),
+            total_ms / 1e3,
+            reader.decoder(),
+            decoding_ms / 1e3,
+            (total_ms - decoding_ms) / 1e3
+        )
+        .into(),
+    );
     Ok(Cut { tracks: cutter.finish(), frames: done, first, duration: reader.duration(), stopped_at, broken, searched, decoder, truncated })
 }
 

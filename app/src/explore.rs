@@ -14,6 +14,7 @@ use leptos::task::spawn_local;
 
 use crate::client::Engine;
 use crate::clips::{ClipState, ClipView};
+use crate::projector::ProjectorExport;
 use crate::{faces, media};
 
 const WIDTH: f32 = 520.0;
@@ -23,18 +24,24 @@ const NEIGHBOURS: usize = 6;
 
 /// One embedded face crop.
 #[derive(Clone, Debug)]
-struct Point {
+pub(crate) struct Point {
     clip: usize,
+    pub clip_name: String,
     /// Track number across all clips.
     track: usize,
+    /// Track number in its clip, from 1.
+    pub track_in_clip: usize,
+    /// Frame number in the clip, from 1, and its time in seconds.
+    pub frame: usize,
+    pub seconds: f64,
     /// Place of the frame in its clip, 0 (first) to 1 (last).
     time: f32,
     label: String,
     thumb: String,
-    embedding: Vec<f32>,
+    pub embedding: Vec<f32>,
     /// The track's crops and this frame's place in them.
-    crops: Arc<Vec<RgbFrame>>,
-    index: usize,
+    pub crops: Arc<Vec<RgbFrame>>,
+    pub index: usize,
 }
 
 /// Every face embedded by the weights `current`; faces embedded by other weights are left out
@@ -65,7 +72,11 @@ fn points(clips: &[ClipView], current: &str) -> Vec<Point> {
             for (index, ((frame, thumb), embedding)) in track.frame_index.iter().zip(&track.thumbs).zip(&track.embeddings).enumerate() {
                 out.push(Point {
                     clip: c,
+                    clip_name: clip.name.clone(),
                     track: track_number - 1,
+                    track_in_clip: k + 1,
+                    frame: frame + 1,
+                    seconds: *frame as f64 / clip.fps,
                     time: *frame as f32 / clip.frames.saturating_sub(1).max(1) as f32,
                     label: format!("{} · track {} · frame {}", clip.name, k + 1, frame + 1),
                     thumb: thumb.clone(),
@@ -367,6 +378,7 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
             {move || (hidden.get() > 0).then(|| view! {
                 <p class="muted" data-testid="explore-hidden">{format!("{} face(s) embedded by other weights are left out until they are embedded again with these.", hidden.get())}</p>
             })}
+            <ProjectorExport all=all engine=engine />
             {neighbours}
             <Resynthesis source=source driven=driven all=all />
         </section>

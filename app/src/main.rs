@@ -15,6 +15,7 @@ mod media;
 mod page;
 mod plots;
 mod privacy;
+mod projector;
 mod speed;
 mod storage;
 mod training;

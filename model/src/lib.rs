@@ -11,6 +11,7 @@ pub mod face;
 pub mod footprint;
 pub mod loss;
 pub mod net;
+pub mod projector;
 pub mod readback;
 pub mod resample;
 pub mod session;

@@ -176,3 +176,53 @@ fn bench_measures_every_row_on_a_real_face() {
     let out = fabnet(&["bench", "--preset", "tiny", "--steps", "1000"]);
     assert_one_line_error(&out, "at most 100 repetitions");
 }
+
+#[test]
+fn embed_writes_the_embedding_projectors_files() {
+    // Six real carphone frames with the app's default weights (64 px, 64-d).
+    let frames: Vec<PathBuf> = (1..=6).map(|i| common::data_dir().join(format!("carphone/frame{:05}.png", i * 10))).collect();
+    let weights = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/weights/default.fabnet");
+    let dir = tmp("projector");
+    let mut args = vec!["embed", "--weights", weights.to_str().unwrap(), "--projector", dir.to_str().unwrap()];
+    args.extend(frames.iter().map(|p| p.to_str().unwrap()));
+    let out = fabnet(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Vec<Vec<f64>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| parse_line(l)["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
+        .collect();
+
+    // The TSV holds what `embed` printed, a row per face.
+    let tensors = std::fs::read_to_string(dir.join("tensors.tsv")).unwrap();
+    let rows: Vec<Vec<f64>> = tensors.lines().map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 6);
+    for (row, line) in rows.iter().zip(&printed) {
+        assert_eq!(row.len(), 64);
+        assert!(row.iter().zip(line).all(|(a, b)| (a - b).abs() < 1e-6));
+    }
+    let metadata = std::fs::read_to_string(dir.join("metadata.tsv")).unwrap();
+    let meta: Vec<&str> = metadata.lines().collect();
+    assert_eq!(meta[0], "image\tclip\ttrack\tframe");
+    assert_eq!(meta.len(), 7);
+    assert!(meta[1].ends_with("\tcarphone\tframe00010"), "the folders name the track and the file the frame: {}", meta[1]);
+
+    // Six faces: a 3 x 3 grid of 64 px tiles, the first six filled with a face, the rest black.
+    let sprite = image::open(dir.join("sprite.png")).unwrap().to_rgb8();
+    assert_eq!(sprite.dimensions(), (192, 192));
+    let tile_mean = |k: u32| {
+        let (x0, y0) = ((k % 3) * 64, (k / 3) * 64);
+        let sum: u64 =
+            (0..64).flat_map(|y| (0..64).map(move |x| (x, y))).map(|(x, y)| sprite.get_pixel(x0 + x, y0 + y).0.iter().map(|&v| v as u64).sum::<u64>()).sum();
+        sum as f64 / (64.0 * 64.0 * 3.0)
+    };
+    assert!((0..6).all(|k| tile_mean(k) > 20.0), "every face is drawn");
+    assert!((6..9).all(|k| tile_mean(k) == 0.0), "empty cells stay black");
+
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("projector_config.json")).unwrap()).unwrap();
+    let embedding = &config["embeddings"][0];
+    assert_eq!(embedding["tensorShape"], serde_json::json!([6, 64]));
+    assert_eq!(embedding["sprite"]["singleImageDim"], serde_json::json!([64, 64]));
+    let pbtxt = std::fs::read_to_string(dir.join("projector_config.pbtxt")).unwrap();
+    assert!(pbtxt.contains("tensor_path: \"tensors.tsv\"") && pbtxt.contains("image_path: \"sprite.png\""), "{pbtxt}");
+}

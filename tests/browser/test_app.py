@@ -13,7 +13,8 @@ stopped part-way keeping what was cut; a webm without a duration (as MediaRecord
 read to its end; a damaged video keeps the tracks read before the damage and says where it
 stopped; a decoder that hangs is reported on its clip after the stall timeout; a crop drawn
 by hand replaces the detected one in every frame; the explorer plots every embedded face, lists a face's nearest
-neighbours and drives a source face with another's embedding (the result is a face, not a
+neighbours, exports them for TensorBoard's Embedding Projector (a row and a sprite tile per face, the
+first tile embedding to the first row in `fabnet embed`) and drives a source face with another's embedding (the result is a face, not a
 blank, and not the source); a batch beyond what the device's WebGPU limits allow is refused
 with the bound shown, before any run starts; training a small preset for a
 few steps lowers the loss, with pause and resume, and the page keeps drawing while the worker
@@ -30,6 +31,7 @@ Prints one line per check and "browser: N passed, M failed" last; exits non-zero
 import base64
 import json
 import functools
+import math
 import struct
 import http.server
 import os
@@ -485,6 +487,48 @@ def main():
         testid(driver, "explore-reset")[0].click()
         wait_for(driver, "the whole plot again", lambda d: testid(d, "explore-plot")[0].get_dom_attribute("viewBox") == whole, timeout=10)
 
+    def projector_export_holds_every_point():
+        # The Embedding Projector's files for the plotted faces: a row per point, a sprite tile per
+        # point, and the sprite's first face embeds (in `fabnet embed`, with the weights the page
+        # runs) to the first row.
+        shown = len(testid(driver, "explore-point"))
+        testid(driver, "projector-export")[0].click()
+        links = wait_for(driver, "the projector's files", lambda d: len(testid(d, "projector-file")) == 5 and testid(d, "projector-file"))
+        assert testid(driver, "projector-files")[0].get_attribute("data-points") == str(shown)
+        downloads = os.path.join(tmp, "projector")
+        os.makedirs(downloads, exist_ok=True)
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        names = [link.text for link in links]
+        for link in links:
+            link.click()
+        wait_for(driver, "the projector's files saved", lambda d: sorted(os.listdir(downloads)) == sorted(names))
+        rows = [line.split("\t") for line in open(os.path.join(downloads, "tensors.tsv")).read().splitlines()]
+        assert len(rows) == shown and all(len(r) == 64 for r in rows), f"{len(rows)} rows for {shown} points"
+        meta = open(os.path.join(downloads, "metadata.tsv")).read().splitlines()
+        assert meta[0] == "clip\ttrack\tframe\tseconds" and len(meta) == shown + 1, (meta[:2], len(meta))
+        assert all(m.startswith("carphone_pristine.mp4\t1\t") for m in meta[1:]), meta[1]
+        sprite = os.path.join(downloads, "sprite.png")
+        width, height = struct.unpack(">II", open(sprite, "rb").read()[16:24])
+        columns = math.ceil(math.sqrt(shown))
+        assert (width, height) == (columns * 64, columns * 64), (width, height, shown)
+        raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", sprite, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                             capture_output=True, check=True).stdout
+        def tile_filled(k):
+            x0, y0 = (k % columns) * 64, (k // columns) * 64
+            return any(raw[((y0 + y) * width + x0 + x) * 3] for y in range(0, 64, 8) for x in range(0, 64, 8))
+        filled = [k for k in range(columns * columns) if tile_filled(k)]
+        assert filled == list(range(shown)), f"tiles with a face: {len(filled)} of {shown}"
+        first = os.path.join(tmp, "sprite-tile0.png")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", sprite, "-vf", "crop=64:64:0:0", first], check=True)
+        out = subprocess.run([FABNET, "embed", "--weights", os.path.join(DIST, "weights", "default.fabnet"), first],
+                             capture_output=True, text=True, check=True)
+        cli = json.loads(out.stdout.splitlines()[0])["embedding"]
+        diff = max(abs(float(a) - b) for a, b in zip(rows[0], cli))
+        assert diff < 1e-3, f"the first row and fabnet embed on the first tile differ by {diff}"
+        print(f"     projector export: {shown} points, {', '.join(names)}; sprite {width}x{height}; "
+              f"row 0 vs fabnet embed on tile 0: {diff:.2e}")
+        shot(driver, "5c-projector-export")
+
     def resynthesis():
         testid(driver, "resynth-source")[0].click()
         points = testid(driver, "explore-point")
@@ -735,6 +779,7 @@ def main():
     check("a decode that stalls times out with a message", stalled_decode_times_out)
     check("a crop can be set by hand", crop_by_hand)
     check("the explorer shows points and neighbours", explorer_shows_points_and_neighbours)
+    check("the explorer's faces export for the Embedding Projector", projector_export_holds_every_point)
     check("a face can be driven by another (re-synthesis)", resynthesis)
     check("a batch beyond the device is refused", requests_beyond_the_device_are_refused)
     check("training lowers the loss", training_lowers_the_loss)

@@ -47,6 +47,12 @@ enum Command {
         weights: PathBuf,
         #[arg(long, default_value = "flex")]
         backend: String,
+        /// Also write the embeddings for TensorBoard's Embedding Projector into this folder:
+        /// tensors.tsv, metadata.tsv (image, clip, track, frame: the face-track layout's
+        /// folders), sprite.png of the faces as the network saw them, and the configs
+        /// (projector_config.pbtxt for `tensorboard --logdir`, projector_config.json).
+        #[arg(long)]
+        projector: Option<PathBuf>,
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
@@ -143,7 +149,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Import { checkpoint, output, head_task } => import(&checkpoint, &output, head_task),
-        Command::Embed { weights, backend, images } => embed(&weights, &backend, &images),
+        Command::Embed { weights, backend, projector, images } => embed(&weights, &backend, &images, projector.as_deref()),
         Command::Generate { weights, target, output, backend, sources } => generate(&weights, &backend, &target, &sources, &output),
         Command::ImportDetector { dir, output } => faces::import_detector(&dir, &output),
         Command::Detect { detector, backend, images } => faces::detect(detector.as_deref(), &backend, &images),
@@ -189,25 +195,56 @@ fn import(checkpoint: &Path, output: &Path, head_task: Option<String>) -> Result
     Ok(())
 }
 
-fn embed(weights: &Path, backend: &str, images: &[PathBuf]) -> Result<()> {
+fn embed(weights: &Path, backend: &str, images: &[PathBuf], projector: Option<&Path>) -> Result<()> {
     let device = device(backend)?;
     let model = load_weights(weights, &device)?;
     let size = model.config.image_size;
     // Decode everything first: a bad file fails the command before anything is printed.
     let decoded = images.iter().map(|p| load_rgb(p, size)).collect::<Result<Vec<_>, _>>()?;
-    for (path, image) in images.iter().zip(decoded) {
-        let embedding = model.embed(to_tensor(&[image], &device));
+    let mut embeddings = Vec::new();
+    let mut sprite = projector.map(|_| fabnet::projector::Sprite::new(images.len(), size)).transpose().map_err(anyhow::Error::msg)?;
+    for (k, (path, image)) in images.iter().zip(decoded).enumerate() {
+        let input = to_tensor(&[image], &device);
+        if let Some(sprite) = &mut sprite {
+            sprite.place(k, &values(input.clone().into_data())).map_err(anyhow::Error::msg)?;
+        }
+        let embedding = model.embed(input);
         let head = model.head_outputs(embedding.clone()).map(|h| values(h.into_data()));
-        let line = serde_json::json!({
+        let embedding = values(embedding.into_data());
+        let mut line = serde_json::json!({
             "image": path.display().to_string(),
-            "embedding": values(embedding.into_data()),
+            "embedding": embedding,
         });
-        let mut line = line;
         if let Some(head) = head {
             line["head"] = serde_json::json!(head);
         }
         println!("{line}");
+        embeddings.push(embedding);
     }
+    if let (Some(dir), Some(sprite)) = (projector, sprite) {
+        write_projector(dir, weights, images, &embeddings, sprite)?;
+    }
+    Ok(())
+}
+
+/// The Embedding Projector's files for `embeddings` of `images` (`sprite`: the network's inputs).
+fn write_projector(dir: &Path, weights: &Path, images: &[PathBuf], embeddings: &[Vec<f32>], sprite: fabnet::projector::Sprite) -> Result<()> {
+    use fabnet::projector;
+    // The face-track layout is CLIP/TRACK/frameNNNNN.jpg: the folders name the clip and track.
+    let folder = |p: &Path, up: usize| p.ancestors().nth(up).and_then(|a| a.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = |p: &Path| p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let rows: Vec<Vec<String>> = images.iter().map(|p| vec![p.display().to_string(), folder(p, 2), folder(p, 1), stem(p)]).collect();
+    let name = weights.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "fabnet".into());
+    let export = projector::export(&name, embeddings, &["image", "clip", "track", "frame"], &rows, Some(&sprite)).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let write = |file: &str, bytes: &[u8]| std::fs::write(dir.join(file), bytes).with_context(|| format!("cannot write {}", dir.join(file).display()));
+    write(projector::TENSORS, export.tensors.as_bytes())?;
+    write(projector::METADATA, export.metadata.as_bytes())?;
+    write(projector::CONFIG_JSON, export.config_json.as_bytes())?;
+    write(projector::CONFIG_PBTXT, export.config_pbtxt.as_bytes())?;
+    let image = image::RgbImage::from_raw(sprite.width as u32, sprite.height as u32, sprite.rgb).context("sprite buffer")?;
+    image.save(dir.join(projector::SPRITE)).with_context(|| format!("cannot write {}", dir.join(projector::SPRITE).display()))?;
+    eprintln!("wrote the Embedding Projector's files for {} faces to {}", embeddings.len(), dir.display());
     Ok(())
 }
 
