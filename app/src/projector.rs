@@ -29,7 +29,8 @@ fn sprite_png(sprite: &Sprite) -> Result<Vec<u8>, String> {
         .map_err(|_| "the sprite is too large for this browser's canvas")?;
     ctx.put_image_data(&data, 0.0, 0.0).map_err(|_| "cannot draw the sprite")?;
     let url = canvas.to_data_url().map_err(|_| "cannot encode the sprite")?;
-    let base64 = url.split_once(',').map(|(_, b)| b).ok_or("cannot encode the sprite")?;
+    // A canvas too large to encode gives "data:," (no picture at all).
+    let base64 = url.split_once(',').map(|(_, b)| b).filter(|b| !b.is_empty()).ok_or("this browser cannot encode a sprite this large")?;
     let binary = web_sys::window().ok_or("no window")?.atob(base64).map_err(|_| "cannot encode the sprite")?;
     Ok(binary.chars().map(|c| c as u32 as u8).collect())
 }
@@ -77,7 +78,7 @@ pub fn ProjectorExport(all: Memo<Vec<Point>>, engine: Signal<Option<Rc<Engine>>,
             {move || made.get().map(|made| match made {
                 Ok((count, files)) => view! {
                     <div data-testid="projector-files" data-points=count.to_string()>
-                        <p class="muted">{format!("{count} faces. Open projector.tensorflow.org, press Load and give it tensors.tsv and metadata.tsv (and sprite.png via projector_config.json), or put the files in a TensorBoard log folder: projector_config.pbtxt names them.")}</p>
+                        <p class="muted">{format!("{count} faces. At projector.tensorflow.org, Load takes tensors.tsv and metadata.tsv. With the faces' sprite: put all five files in a TensorBoard log folder (projector_config.pbtxt names them), or serve them and open the projector with ?config= the URL of projector_config.json (its paths are relative to it).")}</p>
                         <ul class="downloads">
                             {files.into_iter().map(|f| view! {
                                 <li><a data-testid="projector-file" href=f.url.clone() download=f.name>{f.name}</a>{format!(" ({})", size_text(f.bytes))}</li>

@@ -156,8 +156,9 @@ pub struct StreamReader {
     flushing: bool,
     finished: bool,
     failed: Option<String>,
-    /// Sampled frames read but not yet given out (a frame on screen at several sampling times).
-    ready: VecDeque<RgbFrame>,
+    /// Sampled frames read but not yet given out, each with the number of sampling times it is
+    /// on screen for.
+    ready: VecDeque<(RgbFrame, usize)>,
     target: Option<Target>,
     /// Seconds into the video of the last frame decoded.
     reached: f64,
@@ -322,7 +323,10 @@ impl StreamReader {
     /// The next sampled frame, or `None` past the end.
     pub async fn next_frame(&mut self) -> Result<Option<RgbFrame>, String> {
         loop {
-            if let Some(frame) = self.ready.pop_front() {
+            if let Some((frame, times)) = self.ready.pop_front() {
+                if times > 1 {
+                    self.ready.push_front((frame.clone(), times - 1));
+                }
                 self.delivered += 1;
                 return Ok(Some(frame));
             }
@@ -381,10 +385,7 @@ impl StreamReader {
             self.target = Some(Target::new(frame, self.video.rotation)?);
         }
         let rgb = self.target.as_ref().expect("set above").read(frame)?;
-        for _ in 1..samples {
-            self.ready.push_back(rgb.clone());
-        }
-        self.ready.push_back(rgb);
+        self.ready.push_back((rgb, samples));
         Ok(())
     }
 }

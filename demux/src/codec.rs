@@ -5,10 +5,11 @@
 /// is taken as; decoders read the real profile from the bitstream.
 pub const VP9_DEFAULT: &str = "vp09.00.10.08";
 
-/// `avc1.PPCCLL` from an avcC record: profile, constraint flags, level.
-pub fn avc(avcc: &[u8]) -> Option<String> {
+/// `avc1.PPCCLL` from an avcC record: profile, constraint flags, level (`name`: the sample
+/// entry, avc1 or avc3).
+pub fn avc(name: &str, avcc: &[u8]) -> Option<String> {
     let b = avcc.get(1..4)?;
-    Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+    Some(format!("{name}.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
 }
 
 /// `hvc1.1.6.L93.B0` from an hvcC record (`name` is the sample entry, hvc1 or hev1).
@@ -56,13 +57,13 @@ mod tests {
     #[test]
     fn codec_strings_follow_their_records() {
         // High profile, level 3.0 (carphone as ffmpeg's libx264 writes it).
-        assert_eq!(avc(&[1, 0x64, 0x00, 0x1e, 0xff]).unwrap(), "avc1.64001e");
+        assert_eq!(avc("avc1", &[1, 0x64, 0x00, 0x1e, 0xff]).unwrap(), "avc1.64001e");
         // Main profile, level 3.1, general compatibility flag 1 and 2, progressive source.
         let hvcc = [1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 93];
         assert_eq!(hevc("hvc1", &hvcc).unwrap(), "hvc1.1.6.L93.90");
         assert_eq!(vp9_from_vpcc(&[1, 0, 0, 0, 0, 31, 0x80]).unwrap(), "vp09.00.31.08");
         // Main profile, level 4.0 (index 8), main tier, 8 bits.
         assert_eq!(av1(&[0x81, 0x08, 0x0c]).unwrap(), "av01.0.08M.08");
-        assert!(avc(&[1, 0x64]).is_none(), "a short record is refused, not read past");
+        assert!(avc("avc1", &[1, 0x64]).is_none(), "a short record is refused, not read past");
     }
 }

@@ -35,10 +35,10 @@ fn boxes(data: &[u8]) -> impl Iterator<Item = Result<([u8; 4], &[u8]), Unreadabl
                 1 => (16, u64_at(data, at + 8)?),
                 n => (8, n),
             };
-            if size < header || at as u64 + size > data.len() as u64 {
+            let end = (at as u64).checked_add(size).filter(|&end| size >= header && end <= data.len() as u64);
+            let Some(end) = end.map(|e| e as usize) else {
                 return Err(damaged(format!("box '{}' runs past its end", String::from_utf8_lossy(&kind))));
-            }
-            let end = at + size as usize;
+            };
             Ok((kind, &data[at + header as usize..end], end))
         };
         Some(step().map(|(kind, payload, end)| {
@@ -64,7 +64,7 @@ fn top_level(data: &[u8]) -> Result<(Option<&[u8]>, bool), Unreadable> {
         }
         let end = (at as u64).saturating_add(size).min(data.len() as u64) as usize;
         match kind {
-            b"moov" if at as u64 + size <= data.len() as u64 => moov = Some(&data[at + header as usize..end]),
+            b"moov" if (at as u64).checked_add(size).is_some_and(|e| e <= data.len() as u64) => moov = Some(&data[at + header as usize..end]),
             b"moov" => return Err(damaged("the index (moov) is cut off")),
             b"moof" => fragmented = true,
             _ => {}
@@ -114,6 +114,11 @@ fn first_video_track(data: &[u8]) -> Result<Video, Unreadable> {
     Err(Unreadable::Unsupported("no video track".into()))
 }
 
+/// `units` of `1 / timescale` s in microseconds, without overflow (hostile tables reach i64's end).
+fn microseconds(units: i128, timescale: i64) -> i64 {
+    (units * 1_000_000 / timescale as i128).clamp(i64::MIN as i128 / 2, i64::MAX as i128 / 2) as i64
+}
+
 /// Degrees clockwise from `tkhd`'s display matrix.
 fn rotation(tkhd: &[u8]) -> Result<u32, Unreadable> {
     let matrix_at = if tkhd.first() == Some(&1) { 52 } else { 40 };
@@ -150,7 +155,8 @@ fn track(file: &[u8], trak: &[u8], mdia: &[u8]) -> Result<Video, Unreadable> {
     let (codec, description) = match &kind {
         b"avc1" | b"avc3" => {
             let avcc = config(b"avcC")?.ok_or_else(|| damaged("H.264 without avcC"))?;
-            (codec::avc(avcc).ok_or_else(|| damaged("short avcC"))?, Some(avcc.to_vec()))
+            let name = if &kind == b"avc1" { "avc1" } else { "avc3" };
+            (codec::avc(name, avcc).ok_or_else(|| damaged("short avcC"))?, Some(avcc.to_vec()))
         }
         b"hvc1" | b"hev1" => {
             let hvcc = config(b"hvcC")?.ok_or_else(|| damaged("HEVC without hvcC"))?;
@@ -165,39 +171,47 @@ fn track(file: &[u8], trak: &[u8], mdia: &[u8]) -> Result<Video, Unreadable> {
 
     // Decode times (stts), presentation offsets (ctts), sizes (stsz), keyframes (stss),
     // and where each sample lies: chunks (stco/co64) holding runs of samples (stsc).
+    // The sample count is stsz's; it is held to what the file's bytes could hold, so a hostile
+    // count cannot make the tables below allocate more than the file.
+    let stsz = need(stbl, b"stsz")?;
+    let (fixed, count) = (u32_at(stsz, 4)? as usize, u32_at(stsz, 8)? as usize);
+    let count = if let Some(most) = file.len().checked_div(fixed) {
+        count.min(most + 1)
+    } else if stsz.len().saturating_sub(12) / 4 < count {
+        return Err(damaged("the sample size table is shorter than its count"));
+    } else {
+        count
+    };
+    let size_of = |i: usize| -> Result<usize, Unreadable> { if fixed != 0 { Ok(fixed) } else { u32_at(stsz, 12 + i * 4).map(|s| s as usize) } };
     let (n, rows) = table(need(stbl, b"stts")?, 8)?;
     let mut decode_times = Vec::new();
     let mut durations = Vec::new();
     let mut t: i64 = 0;
-    for i in 0..n {
-        let (count, delta) = (u32_at(rows, i * 8)?, u32_at(rows, i * 8 + 4)? as i64);
-        for _ in 0..count {
-            if decode_times.len() > 50_000_000 {
-                return Err(damaged("an absurd sample count"));
+    'stts: for i in 0..n {
+        let (runs, delta) = (u32_at(rows, i * 8)?, u32_at(rows, i * 8 + 4)? as i64);
+        for _ in 0..runs {
+            if decode_times.len() >= count {
+                break 'stts;
             }
             decode_times.push(t);
             durations.push(delta);
-            t += delta;
+            t = t.saturating_add(delta);
         }
     }
     let samples = decode_times.len();
     let mut offsets = vec![0i64; samples];
     if let Some(ctts) = child(stbl, b"ctts")? {
         let (n, rows) = table(ctts, 8)?;
-        let mut s = 0;
+        let mut s = 0usize;
         for i in 0..n {
             // Version 0 declares the offsets unsigned; writers put negative ones there too.
-            let (count, offset) = (u32_at(rows, i * 8)? as usize, u32_at(rows, i * 8 + 4)? as i32 as i64);
-            for o in offsets.iter_mut().skip(s).take(count) {
+            let (runs, offset) = (u32_at(rows, i * 8)? as usize, u32_at(rows, i * 8 + 4)? as i32 as i64);
+            for o in offsets.iter_mut().skip(s).take(runs) {
                 *o = offset;
             }
-            s += count;
+            s = s.saturating_add(runs);
         }
     }
-    let stsz = need(stbl, b"stsz")?;
-    let (fixed, count) = (u32_at(stsz, 4)? as usize, u32_at(stsz, 8)? as usize);
-    let sizes: Vec<usize> =
-        if fixed != 0 { vec![fixed; count] } else { (0..count).map(|i| u32_at(stsz, 12 + i * 4).map(|s| s as usize)).collect::<Result<_, _>>()? };
     let keys: Option<Vec<bool>> = match child(stbl, b"stss")? {
         None => None,
         Some(stss) => {
@@ -221,7 +235,7 @@ fn track(file: &[u8], trak: &[u8], mdia: &[u8]) -> Result<Video, Unreadable> {
     let (runs, rows) = table(need(stbl, b"stsc")?, 12)?;
     let run = |i: usize| -> Result<(usize, usize), Unreadable> { Ok((u32_at(rows, i * 12)? as usize, u32_at(rows, i * 12 + 4)? as usize)) };
 
-    let mut chunks = Vec::with_capacity(samples.min(sizes.len()));
+    let mut chunks = Vec::with_capacity(samples);
     let mut truncated = false;
     let mut sample = 0;
     'runs: for r in 0..runs {
@@ -231,16 +245,17 @@ fn track(file: &[u8], trak: &[u8], mdia: &[u8]) -> Result<Video, Unreadable> {
             let Some(&start) = chunk_offsets.get(chunk_number - 1) else { break 'runs };
             let mut at = start;
             for _ in 0..per_chunk {
-                let (Some(&size), Some(&dts)) = (sizes.get(sample), decode_times.get(sample)) else { break 'runs };
-                let end = at + size as u64;
+                let Some(&dts) = decode_times.get(sample) else { break 'runs };
+                let size = size_of(sample)?;
+                let Some(end) = at.checked_add(size as u64) else { return Err(damaged("a sample lies past any file")) };
                 if end > file.len() as u64 {
                     truncated = true;
                     break 'runs;
                 }
                 chunks.push(Chunk {
                     bytes: at as usize..end as usize,
-                    timestamp_us: (dts + offsets[sample]) * 1_000_000 / timescale,
-                    duration_us: durations[sample] * 1_000_000 / timescale,
+                    timestamp_us: microseconds(dts as i128 + offsets[sample] as i128, timescale),
+                    duration_us: microseconds(durations[sample] as i128, timescale),
                     key: keys.as_ref().is_none_or(|k| k[sample]),
                     hidden: false,
                 });

@@ -1,6 +1,9 @@
 //! Which decoded frames a clip sampled at `fps` keeps: at each sampling time, the frame on
 //! screen then (the last one shown at or before it), as seeking a `<video>` there would show.
 
+/// The longest video sampled.
+const MAX_SECONDS: f64 = 24.0 * 3600.0;
+
 /// Sampling times k / fps (from the first frame) over the video, each given the frame on
 /// screen at that time; frames come out of a decoder in presentation order, so the caller asks
 /// once per decoded frame how many samples it makes.
@@ -17,7 +20,8 @@ impl Sampling {
     pub fn new(presentation: &[i64], duration_s: f64, fps: f64) -> Self {
         let mut frames: Vec<(i64, usize)> = presentation.iter().map(|&t| (t, 0)).collect();
         if !frames.is_empty() && fps > 0.0 {
-            let samples = ((duration_s * fps).floor() as usize).max(1);
+            // A day of video at most: a hostile index can claim any length.
+            let samples = ((duration_s.min(MAX_SECONDS) * fps).floor() as usize).max(1);
             let mut on_screen = 0;
             for k in 0..samples {
                 let t = (k as f64 * 1e6 / fps).round() as i64;

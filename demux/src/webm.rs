@@ -47,7 +47,7 @@ pub fn demux(data: Vec<u8>) -> Result<Video, Unreadable> {
         "V_AV1" => (private.and_then(codec::av1).unwrap_or_else(|| "av01.0.08M.08".into()), None),
         "V_MPEG4/ISO/AVC" => {
             let avcc = private.ok_or_else(|| damaged("H.264 without its configuration"))?;
-            (codec::avc(avcc).ok_or_else(|| damaged("short avcC"))?, Some(avcc.to_vec()))
+            (codec::avc("avc1", avcc).ok_or_else(|| damaged("short avcC"))?, Some(avcc.to_vec()))
         }
         "V_MPEGH/ISO/HEVC" => {
             let hvcc = private.ok_or_else(|| damaged("HEVC without its configuration"))?;
@@ -85,8 +85,9 @@ pub fn demux(data: Vec<u8>) -> Result<Video, Unreadable> {
         let key = frame.is_keyframe.or_else(|| bitstream_key(&codec, &frame.data)).unwrap_or(chunks.is_empty());
         chunks.push(Chunk {
             bytes: start..bytes.len(),
-            timestamp_us: frame.timestamp as i64 * scale_ns / 1000,
-            duration_us: frame.duration.map(|d| d as i64 * scale_ns).or(default_duration_ns).unwrap_or(0) / 1000,
+            timestamp_us: (frame.timestamp as i128 * scale_ns as i128 / 1000).min(i64::MAX as i128 / 2) as i64,
+            duration_us: (frame.duration.map(|d| d as i128 * scale_ns as i128).or(default_duration_ns.map(i128::from)).unwrap_or(0) / 1000)
+                .min(i64::MAX as i128 / 2) as i64,
             key,
             hidden: frame.is_invisible,
         });

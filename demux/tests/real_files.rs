@@ -183,3 +183,43 @@ fn damaged_indexes_are_errors_never_panics() {
     }
     assert!(matches!(demux(b"this is not a video".to_vec()), Err(Unreadable::Unsupported(_))));
 }
+
+#[test]
+fn hostile_counts_and_sizes_are_bounded() {
+    let bytes = std::fs::read(encode("hostile.mp4", &["-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart"])).unwrap();
+    let at = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
+    let put = |data: &mut Vec<u8>, offset: usize, value: u32| data[offset..offset + 4].copy_from_slice(&value.to_be_bytes());
+
+    // stsz: one byte per sample, 4 billion samples: held to what the file and stts hold.
+    let mut huge_count = bytes.clone();
+    let stsz = at(b"stsz");
+    put(&mut huge_count, stsz + 8, 1);
+    put(&mut huge_count, stsz + 12, u32::MAX);
+    let video = demux(huge_count).unwrap();
+    assert!(video.chunks.len() <= 120);
+
+    // Every frame lasting 2^32 s: the sampling stops at a day.
+    let mut eternal = bytes.clone();
+    let stts = at(b"stts");
+    put(&mut eternal, stts + 16, u32::MAX);
+    let mdhd = at(b"mdhd");
+    put(&mut eternal, mdhd + 16, 1);
+    let video = demux(eternal).unwrap();
+    let plan = Sampling::new(&video.presentation(), video.duration(), 10.0);
+    assert!(plan.total() <= 24 * 3600 * 10, "{} samples", plan.total());
+
+    // A box inside moov claiming a 64-bit size near the end of u64.
+    let mut endless = bytes.clone();
+    let mvhd = at(b"mvhd");
+    put(&mut endless, mvhd - 4, 1);
+    endless[mvhd + 4..mvhd + 12].copy_from_slice(&(u64::MAX - 4).to_be_bytes());
+    assert!(matches!(demux(endless), Err(Unreadable::Damaged(_))));
+
+    // A chunk offset past any file.
+    let mut far = bytes.clone();
+    let stco = at(b"stco");
+    put(&mut far, stco + 12, u32::MAX - 8);
+    if let Ok(video) = demux(far) {
+        assert!(video.chunks.iter().all(|c| c.bytes.end <= video.data.len()));
+    }
+}
