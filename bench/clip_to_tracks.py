@@ -28,35 +28,44 @@ import test_app  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
-def chromium_rss(profile):
-    """Resident bytes of every process started with this profile (and their children)."""
-    pids = set()
+def chromium_rss_by_kind(profile):
+    """Resident bytes of every process started with this profile, by Chromium's process type
+    (renderer: the page and its worker; gpu-process: SwiftShader's buffers; browser: the rest)."""
+    kinds = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if profile.encode() in f.read():
-                    pids.add(pid)
-        except OSError:
-            pass
-    total = 0
-    for pid in pids:
-        try:
+                # Chromium rewrites its command lines, so the arguments may be space-separated.
+                line = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if profile not in line:
+                continue
+            kind = next((a.split("=", 1)[1] for a in line.split() if a.startswith("--type=")), "browser")
             with open(f"/proc/{pid}/status") as f:
-                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) * 1024
+                rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) * 1024
+            kinds[kind] = kinds.get(kind, 0) + rss
         except (OSError, StopIteration):
             pass
-    return total
+    return kinds
+
+
+def chromium_rss(profile):
+    """Resident bytes of every process started with this profile (and their children)."""
+    return sum(chromium_rss_by_kind(profile).values())
 
 
 class PeakMemory:
     def __init__(self, profile):
         self.profile, self.peak, self.running = profile, 0, True
+        # Each kind's resident bytes when the total peaked.
+        self.at_peak = {}
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
 
     def sample(self):
         while self.running:
-            self.peak = max(self.peak, chromium_rss(self.profile))
+            kinds = chromium_rss_by_kind(self.profile)
+            if sum(kinds.values()) > self.peak:
+                self.peak, self.at_peak = sum(kinds.values()), kinds
             time.sleep(0.25)
 
     def stop(self):
@@ -84,7 +93,8 @@ def main():
                         "-t", str(seconds), "-vf", "scale=-2:360,pad=640:360:(ow-iw)/2:0", "-c:v", "libx264",
                         "-preset", "ultrafast", path], check=True)
         time.sleep(2)
-        idle = chromium_rss(profile)
+        idle_kinds = chromium_rss_by_kind(profile)
+        idle = sum(idle_kinds.values())
         peak = PeakMemory(profile)
         Select(test_app.testid(driver, "clip-fps")[0]).select_by_value(f"{fps:g}")
         started = time.time()
@@ -95,6 +105,8 @@ def main():
         top = peak.stop()
         print(f"{seconds:>7.0f}s {fps:>5g} {frames:>7} {elapsed:>8.1f} {frames / elapsed:>9.2f} {(top - idle) / 2**20:>17.0f} MiB"
               f"  (idle {idle / 2**20:.0f} MiB)", flush=True)
+        by_kind = ", ".join(f"{k} {(v - idle_kinds.get(k, 0)) / 2**20:+.0f}" for k, v in sorted(peak.at_peak.items()))
+        print(f"         at the peak, MiB above idle by process: {by_kind}", flush=True)
         for entry in driver.get_log("browser"):
             if name in entry["message"] and " frames in " in entry["message"]:
                 print("         " + entry["message"].split('"', 1)[-1].rstrip('"'), flush=True)
