@@ -34,17 +34,17 @@ pub fn webgpu_available() -> bool {
         .is_some_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
-/// The worker starts from a blob URL that imports Trunk's loader: a worker made from a blob
-/// inherits the page's Content-Security-Policy, so the policy binds the worker (which holds the
-/// frames and the weights) even where the host sends no headers.
-fn worker_url() -> Result<String, String> {
-    let page = web_sys::window().and_then(|w| w.location().href().ok()).ok_or("cannot locate the engine worker")?;
-    let loader = web_sys::Url::new_with_base(WORKER_LOADER, &page).map_err(|_| "cannot locate the engine worker".to_string())?;
+/// A worker starts from a blob URL that imports Trunk's loader (`loader`): a worker made from a
+/// blob inherits the page's Content-Security-Policy, so the policy binds the worker (the engine
+/// holds the frames and the weights) even where the host sends no headers.
+pub(crate) fn worker_url(loader: &str) -> Result<String, String> {
+    let page = web_sys::window().and_then(|w| w.location().href().ok()).ok_or("cannot locate a worker")?;
+    let loader = web_sys::Url::new_with_base(loader, &page).map_err(|_| "cannot locate a worker".to_string())?;
     let parts = js_sys::Array::of1(&format!("import {:?};", loader.href()).into());
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("text/javascript");
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| "cannot start the engine worker".to_string())?;
-    web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot start the engine worker".to_string())
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(|_| "cannot start a worker".to_string())?;
+    web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "cannot start a worker".to_string())
 }
 
 type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Reply, String>>>>>;
@@ -120,7 +120,7 @@ impl Engine {
     /// what is happening; `on_training` every training update.
     pub async fn start(weights: Option<Vec<u8>>, progress: impl Fn(&str), on_training: impl Fn(TrainUpdate) + 'static) -> Result<Self, String> {
         progress("starting the engine worker");
-        let url = worker_url()?;
+        let url = worker_url(WORKER_LOADER)?;
         let bridge = EngineWorker::spawner().as_module(true).with_loader(true).spawn(&url);
         let (sink, mut stream) = bridge.split();
         let (outbox, inbox) = mpsc::unbounded::<Request>();

@@ -1,19 +1,23 @@
 //! The explorer: every embedded face of every clip as a point in the plane of the two
-//! principal components, coloured by clip, with its crop on hover; clicking a point lists its
-//! nearest neighbours by cosine similarity across all clips. The webcam's face moves live in
-//! the same plane. A face picked as source can be driven by any other frame's embedding
-//! through the decoders (re-synthesis).
+//! principal components, or laid out by t-SNE or UMAP (in the layout worker, drawn as they
+//! converge), coloured by clip, with its crop on hover; clicking a point lists its nearest
+//! neighbours by cosine similarity across all clips. The webcam's face moves live in the PCA
+//! plane. A face picked as source can be driven by any other frame's embedding through the
+//! decoders (re-synthesis).
 
 use std::rc::Rc;
 use std::sync::Arc;
 
 use fabnet::explore::{Projection, nearest};
 use fabnet::face::RgbFrame;
+use fabnet::layout::Method;
+use fabnet_app::layout_worker::Update as LayoutUpdate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::client::Engine;
 use crate::clips::{ClipState, ClipView};
+use crate::layouts::Layouts;
 use crate::projector::ProjectorExport;
 use crate::{faces, media};
 
@@ -88,6 +92,26 @@ fn points(clips: &[ClipView], current: &str) -> Vec<Point> {
         }
     }
     out
+}
+
+/// How the faces are placed in the plane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Placing {
+    Pca,
+    Tsne,
+    Umap,
+}
+
+/// A t-SNE or UMAP layout as far as it has converged, or why it could not be made.
+#[derive(Clone, Debug, PartialEq)]
+struct Fitted {
+    id: u32,
+    method: Method,
+    epoch: usize,
+    epochs: usize,
+    xy: Vec<[f32; 2]>,
+    seconds: f64,
+    error: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -207,18 +231,63 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
                 .sum::<usize>()
         })
     });
-    let layout = Memo::new(move |_| {
+    let pca = Memo::new(move |_| {
         let pts = all.get();
         let embeddings: Vec<Vec<f32>> = pts.iter().map(|p| p.embedding.clone()).collect();
         let projection = Projection::fit(&embeddings)?;
         let xy: Vec<[f32; 2]> = embeddings.iter().map(|e| projection.project(e)).collect();
+        Some((projection, xy))
+    });
+    let placing = RwSignal::new(Placing::Pca);
+    let perplexity = RwSignal::new(30.0f32);
+    let umap_neighbours = RwSignal::new(15usize);
+    // The t-SNE or UMAP layout of the points shown, from the layout worker.
+    let fitted = RwSignal::new(None::<Fitted>);
+    let asked = StoredValue::new(None::<(u32, Method)>);
+    let layouts = StoredValue::new_local(Layouts::new(move |update| {
+        let Some((current, method)) = asked.get_value() else { return };
+        match update {
+            LayoutUpdate::Progress { id, epoch, epochs, xy, seconds } if id == current => {
+                fitted.set(Some(Fitted { id, method, epoch, epochs, xy, seconds, error: None }))
+            }
+            LayoutUpdate::Failed { id, message } if id == current => {
+                fitted.set(Some(Fitted { id, method, epoch: 0, epochs: 0, xy: vec![], seconds: 0.0, error: Some(message) }))
+            }
+            _ => {}
+        }
+    }));
+    // A new layout is asked for when the points or the method change (not on zoom or hover).
+    Effect::new(move |_| {
+        let method = match placing.get() {
+            Placing::Pca => None,
+            Placing::Tsne => Some(Method::Tsne { perplexity: perplexity.get() }),
+            Placing::Umap => Some(Method::Umap { neighbours: umap_neighbours.get() }),
+        };
+        let embeddings: Vec<Vec<f32>> = all.with(|pts| pts.iter().map(|p| p.embedding.clone()).collect());
+        fitted.set(None);
+        match method {
+            Some(method) if embeddings.len() >= 2 => {
+                let id = layouts.with_value(|l| l.run(method, &embeddings));
+                asked.set_value(Some((id, method)));
+            }
+            _ => {
+                asked.set_value(None);
+                layouts.with_value(Layouts::cancel);
+            }
+        }
+    });
+    let layout = Memo::new(move |_| {
+        let (projection, pca_xy) = pca.get()?;
+        // Until the worker's first layout arrives, the faces stay where PCA puts them.
+        let xy = fitted.with(|f| f.as_ref().filter(|f| f.error.is_none() && f.xy.len() == pca_xy.len()).map(|f| f.xy.clone())).unwrap_or(pca_xy);
         let frame = Frame::fit(&xy);
         Some((projection, xy, frame))
     });
     let view_box = RwSignal::new(ViewBox::WHOLE);
-    // A new layout is shown whole.
+    // A new set of points or way of placing them is shown whole (not each step of a layout).
     Effect::new(move |_| {
-        layout.track();
+        all.track();
+        placing.track();
         view_box.set(ViewBox::WHOLE);
     });
     let svg_ref = NodeRef::<leptos::svg::Svg>::new();
@@ -243,9 +312,14 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
         let to = at(ev.client_x(), ev.client_y());
         view_box.update(|v| *v = v.pan(to.0 - from.0, to.1 - from.1));
     };
-    let axes = move || {
-        let [x, y] = layout.with(|l| l.as_ref().map(|(p, _, _)| p.explained()))?;
-        Some((format!("PC1: {:.0}% of the variance", x * 100.0), format!("PC2: {:.0}%", y * 100.0)))
+    let axes = move || match placing.get() {
+        Placing::Pca => {
+            let [x, y] = pca.with(|l| l.as_ref().map(|(p, _)| p.explained()))?;
+            Some((format!("PC1: {:.0}% of the variance", x * 100.0), format!("PC2: {:.0}%", y * 100.0)))
+        }
+        // t-SNE's and UMAP's axes carry no meaning of their own: only closeness does.
+        Placing::Tsne => Some(("t-SNE: near faces are similar; the axes and the distances between groups mean little".into(), "t-SNE".into())),
+        Placing::Umap => Some(("UMAP: near faces are similar; the axes mean little".into(), "UMAP".into())),
     };
     let selected = RwSignal::new(None::<usize>);
     let hovered = RwSignal::new(None::<usize>);
@@ -297,6 +371,9 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
     };
     // The webcam's face, placed with the same projection (it does not move the axes).
     let live_dot = move || {
+        if placing.get() != Placing::Pca {
+            return None;
+        }
         let (projection, _, frame) = layout.get()?;
         let (x, y) = frame.place(projection.project(&live.get()?));
         Some(
@@ -330,7 +407,8 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
     view! {
         <section class="panel explore">
             <h2>"Explore"</h2>
-            <p class="hint">"Every embedded face, in the plane of the two main directions of variation (PCA). Hover for the face, click for its nearest neighbours; scroll to zoom, drag to pan. The webcam's face is the red ring."</p>
+            <p class="hint">"Every embedded face, in the plane of the two main directions of variation (PCA), or laid out by t-SNE or UMAP, which keep similar faces together. Hover for the face, click for its nearest neighbours; scroll to zoom, drag to pan. The webcam's face is the red ring (PCA only: t-SNE and UMAP place only the faces they were fitted on)."</p>
+            <LayoutChoice placing=placing perplexity=perplexity neighbours=umap_neighbours fitted=fitted />
             <label>"Colour by "
                 <select data-testid="explore-colour" on:change=move |ev| colour_by.set(match event_target_value(&ev).as_str() {
                     "track" => ColourBy::Track,
@@ -382,6 +460,74 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
             {neighbours}
             <Resynthesis source=source driven=driven all=all />
         </section>
+    }
+}
+
+/// The way faces are placed, the parameters of t-SNE and UMAP, and how far a layout has got.
+#[component]
+fn LayoutChoice(placing: RwSignal<Placing>, perplexity: RwSignal<f32>, neighbours: RwSignal<usize>, fitted: RwSignal<Option<Fitted>>) -> impl IntoView {
+    let (p_lo, p_hi) = Method::PERPLEXITY;
+    let (n_lo, n_hi) = Method::NEIGHBOURS;
+    let on_perplexity = move |ev: leptos::ev::Event| {
+        if let Ok(v) = event_target_value(&ev).parse::<f32>()
+            && v.is_finite()
+        {
+            perplexity.set(v.clamp(p_lo, p_hi));
+        }
+    };
+    let on_neighbours = move |ev: leptos::ev::Event| {
+        if let Ok(v) = event_target_value(&ev).parse::<usize>() {
+            neighbours.set(v.clamp(n_lo, n_hi));
+        }
+    };
+    let status = move || {
+        let f = fitted.get()?;
+        let name = f.method.name();
+        Some(match &f.error {
+            Some(e) => view! { <p class="problem" data-testid="explore-layout-status" data-done="failed">{format!("{name}: {e}")}</p> }.into_any(),
+            None => {
+                let done = f.epoch >= f.epochs;
+                let steps = if matches!(f.method, Method::Tsne { .. }) { "iterations" } else { "epochs" };
+                let text = if done {
+                    format!("{name} of {} faces: done in {:.1} s", f.xy.len(), f.seconds)
+                } else {
+                    format!("{name}: {} of {} {steps}, {:.1} s", f.epoch, f.epochs, f.seconds)
+                };
+                view! { <p class="muted" data-testid="explore-layout-status" data-done=if done { "yes" } else { "no" } data-epoch=f.epoch data-epochs=f.epochs>{text}</p> }
+                    .into_any()
+            }
+        })
+    };
+    view! {
+        <div class="layout-choice">
+            <label>"Place faces by "
+                <select data-testid="explore-layout" on:change=move |ev| placing.set(match event_target_value(&ev).as_str() {
+                    "tsne" => Placing::Tsne,
+                    "umap" => Placing::Umap,
+                    _ => Placing::Pca,
+                })>
+                    <option value="pca" selected>"PCA (the webcam's face shows here)"</option>
+                    <option value="tsne">"t-SNE"</option>
+                    <option value="umap">"UMAP"</option>
+                </select>
+            </label>
+            {move || (placing.get() != Placing::Pca).then(|| view! {
+                <details class="layout-settings">
+                    <summary>"Settings"</summary>
+                    {move || match placing.get() {
+                        Placing::Tsne => view! {
+                            <label title="About how many neighbours each face keeps close: larger values keep more of the overall shape.">"Perplexity "
+                                <input data-testid="explore-perplexity" type="number" min=p_lo max=p_hi step="1" prop:value=move || perplexity.get() on:change=on_perplexity /></label>
+                        }.into_any(),
+                        _ => view! {
+                            <label title="Neighbours of each face (itself included) in the graph UMAP lays out: larger values keep more of the overall shape.">"Neighbours "
+                                <input data-testid="explore-neighbours" type="number" min=n_lo max=n_hi step="1" prop:value=move || neighbours.get() on:change=on_neighbours /></label>
+                        }.into_any(),
+                    }}
+                </details>
+            })}
+            {status}
+        </div>
     }
 }
 

@@ -1,9 +1,10 @@
-//! What the page and the engine worker share: the messages between them, and the worker
-//! itself (`src/bin/worker.rs` registers it; the page spawns it).
+//! What the page and its workers share: the messages between them, and the workers themselves
+//! (`src/bin/worker.rs` registers the engine, `src/bin/layout.rs` the layouts; the page spawns both).
 
 pub mod crash;
 #[cfg(feature = "engine")]
 pub mod engine;
+pub mod layout_worker;
 pub mod protocol;
 pub mod reach;
 pub mod startup;

@@ -11,6 +11,7 @@ mod client;
 mod clips;
 mod explore;
 mod faces;
+mod layouts;
 mod media;
 mod page;
 mod plots;

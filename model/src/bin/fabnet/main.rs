@@ -4,6 +4,7 @@ mod eval;
 mod faces;
 mod label;
 mod prepare;
+mod projection;
 mod train;
 mod video;
 
@@ -53,8 +54,22 @@ enum Command {
         /// (projector_config.pbtxt for `tensorboard --logdir`, projector_config.json).
         #[arg(long)]
         projector: Option<PathBuf>,
+        #[command(flatten)]
+        projection: projection::ProjectionArgs,
         #[arg(required = true)]
         images: Vec<PathBuf>,
+    },
+    /// Lay out embeddings already made (the Embedding Projector's tensors.tsv, from `embed
+    /// --projector` or the app's export) as `embed --projection` does.
+    Layout {
+        /// One embedding per line, values separated by tabs.
+        tensors: PathBuf,
+        /// The projector's metadata.tsv (a header line, then one row per embedding): its clip,
+        /// track and frame columns name the points; the figure colours them by clip.
+        #[arg(long)]
+        metadata: Option<PathBuf>,
+        #[command(flatten)]
+        projection: projection::ProjectionArgs,
     },
     /// Re-synthesise a target face from source faces; writes the fused image and the masks.
     Generate {
@@ -149,7 +164,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Import { checkpoint, output, head_task } => import(&checkpoint, &output, head_task),
-        Command::Embed { weights, backend, projector, images } => embed(&weights, &backend, &images, projector.as_deref()),
+        Command::Layout { tensors, metadata, projection } => projection::from_files(&tensors, metadata.as_deref(), &projection),
+        Command::Embed { weights, backend, projector, projection, images } => embed(&weights, &backend, &images, projector.as_deref(), &projection),
         Command::Generate { weights, target, output, backend, sources } => generate(&weights, &backend, &target, &sources, &output),
         Command::ImportDetector { dir, output } => faces::import_detector(&dir, &output),
         Command::Detect { detector, backend, images } => faces::detect(detector.as_deref(), &backend, &images),
@@ -195,7 +211,7 @@ fn import(checkpoint: &Path, output: &Path, head_task: Option<String>) -> Result
     Ok(())
 }
 
-fn embed(weights: &Path, backend: &str, images: &[PathBuf], projector: Option<&Path>) -> Result<()> {
+fn embed(weights: &Path, backend: &str, images: &[PathBuf], projector: Option<&Path>, projection: &projection::ProjectionArgs) -> Result<()> {
     let device = device(backend)?;
     let model = load_weights(weights, &device)?;
     let size = model.config.image_size;
@@ -224,16 +240,24 @@ fn embed(weights: &Path, backend: &str, images: &[PathBuf], projector: Option<&P
     if let (Some(dir), Some(sprite)) = (projector, sprite) {
         write_projector(dir, weights, images, &embeddings, sprite)?;
     }
+    if let Some(kind) = projection.projection {
+        projection::write(projection, kind, &embeddings, &track_rows(images))?;
+    }
     Ok(())
+}
+
+/// Each image's path, clip, track and frame. The face-track layout is CLIP/TRACK/frameNNNNN.jpg:
+/// the folders name the clip and track.
+fn track_rows(images: &[PathBuf]) -> Vec<Vec<String>> {
+    let folder = |p: &Path, up: usize| p.ancestors().nth(up).and_then(|a| a.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = |p: &Path| p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    images.iter().map(|p| vec![p.display().to_string(), folder(p, 2), folder(p, 1), stem(p)]).collect()
 }
 
 /// The Embedding Projector's files for `embeddings` of `images` (`sprite`: the network's inputs).
 fn write_projector(dir: &Path, weights: &Path, images: &[PathBuf], embeddings: &[Vec<f32>], sprite: fabnet::projector::Sprite) -> Result<()> {
     use fabnet::projector;
-    // The face-track layout is CLIP/TRACK/frameNNNNN.jpg: the folders name the clip and track.
-    let folder = |p: &Path, up: usize| p.ancestors().nth(up).and_then(|a| a.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = |p: &Path| p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let rows: Vec<Vec<String>> = images.iter().map(|p| vec![p.display().to_string(), folder(p, 2), folder(p, 1), stem(p)]).collect();
+    let rows = track_rows(images);
     let name = weights.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "fabnet".into());
     let export = projector::export(&name, embeddings, &["image", "clip", "track", "frame"], &rows, Some(&sprite)).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
