@@ -267,8 +267,9 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
         fitted.set(None);
         match method {
             Some(method) if embeddings.len() >= 2 => {
-                let id = layouts.with_value(|l| l.run(method, &embeddings));
-                asked.set_value(Some((id, method)));
+                // Expected before asking: a worker that cannot start says so at once.
+                asked.set_value(Some((layouts.with_value(Layouts::next_id), method)));
+                layouts.with_value(|l| l.run(method, &embeddings));
             }
             _ => {
                 asked.set_value(None);
@@ -312,7 +313,18 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
         let to = at(ev.client_x(), ev.client_y());
         view_box.update(|v| *v = v.pan(to.0 - from.0, to.1 - from.1));
     };
-    let axes = move || match placing.get() {
+    // The axes say what the plot shows: PCA until the worker's first layout has arrived.
+    let showing = move || match placing.get() {
+        Placing::Pca => Placing::Pca,
+        chosen => {
+            if fitted.with(|f| f.as_ref().is_some_and(|f| f.error.is_none())) {
+                chosen
+            } else {
+                Placing::Pca
+            }
+        }
+    };
+    let axes = move || match showing() {
         Placing::Pca => {
             let [x, y] = pca.with(|l| l.as_ref().map(|(p, _)| p.explained()))?;
             Some((format!("PC1: {:.0}% of the variance", x * 100.0), format!("PC2: {:.0}%", y * 100.0)))
@@ -345,18 +357,18 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
         });
     });
 
+    // The dots are made when the points change; a layout's steps, the colouring and the zoom only
+    // move or repaint them, so a converging layout of thousands of faces stays fluid.
     let dots = move || {
-        let Some((_, xy, frame)) = layout.get() else { return vec![] };
         let pts = all.get();
-        xy.iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let (x, y) = frame.place(*p);
-                let fill = colour(&pts[i], colour_by.get());
+        (0..pts.len())
+            .map(|i| {
+                let place = move || layout.with(|l| l.as_ref().and_then(|(_, xy, frame)| xy.get(i).map(|p| frame.place(*p)))).unwrap_or((0.0, 0.0));
+                let fill = move || all.with(|pts| pts.get(i).map(|p| colour(p, colour_by.get()))).unwrap_or_default();
                 // Dots keep their size on screen when zoomed.
                 let radius = move |r: f32| r / view_box.with(ViewBox::scale);
                 view! {
-                    <circle data-testid="explore-point" cx=x cy=y r=move || radius(if selected.get() == Some(i) { 6.0 } else { 4.0 })
+                    <circle data-testid="explore-point" cx=move || place().0 cy=move || place().1 r=move || radius(if selected.get() == Some(i) { 6.0 } else { 4.0 })
                         fill=fill stroke=move || if selected.get() == Some(i) { "#111" } else { "none" }
                         on:click=move |_| selected.set(Some(i))
                         on:mouseenter=move |_| hovered.set(Some(i))
@@ -481,7 +493,17 @@ fn LayoutChoice(placing: RwSignal<Placing>, perplexity: RwSignal<f32>, neighbour
         }
     };
     let status = move || {
-        let f = fitted.get()?;
+        let Some(f) = fitted.get() else {
+            let name = match placing.get() {
+                Placing::Pca => return None,
+                Placing::Tsne => "t-SNE",
+                Placing::Umap => "UMAP",
+            };
+            return Some(
+                view! { <p class="muted" data-testid="explore-layout-status" data-done="no">{format!("{name}: starting; the faces stay where PCA puts them until its first step")}</p> }
+                    .into_any(),
+            );
+        };
         let name = f.method.name();
         Some(match &f.error {
             Some(e) => view! { <p class="problem" data-testid="explore-layout-status" data-done="failed">{format!("{name}: {e}")}</p> }.into_any(),

@@ -19,7 +19,7 @@ struct Running {
     waiting: Option<Job>,
     // Kept alive while the worker may call them.
     _on_message: Closure<dyn Fn(web_sys::MessageEvent)>,
-    _on_error: Closure<dyn Fn(web_sys::ErrorEvent)>,
+    _on_error: Closure<dyn Fn(web_sys::Event)>,
 }
 
 struct State {
@@ -41,8 +41,13 @@ impl Layouts {
         Self { state: Rc::new(RefCell::new(State { running: None, busy: None, next_id: 1 })), on_update: Rc::new(on_update) }
     }
 
-    /// Lay out `embeddings` by `method`; the id its updates carry. A layout still computing is
-    /// abandoned.
+    /// The id the next job's updates will carry (so a caller can expect them before asking).
+    pub fn next_id(&self) -> u32 {
+        self.state.borrow().next_id + 1
+    }
+
+    /// Lay out `embeddings` by `method`; the id its updates carry ([`Layouts::next_id`]). A
+    /// layout still computing is abandoned.
     pub fn run(&self, method: Method, embeddings: &[Vec<f32>]) -> u32 {
         self.cancel();
         let id = {
@@ -79,7 +84,6 @@ impl Layouts {
         if state.busy.take().is_some()
             && let Some(running) = state.running.take()
         {
-            running.worker.terminate();
             retire(running);
         }
     }
@@ -111,7 +115,8 @@ impl Layouts {
             on_update(update);
         });
         let (state, on_update) = (Rc::downgrade(&self.state), self.on_update.clone());
-        let on_error = Closure::<dyn Fn(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+        // A script that fails to load fires a plain `Event`; an error inside the worker an `ErrorEvent`.
+        let on_error = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
             let Some(state) = state.upgrade() else { return };
             let busy = state.borrow_mut().busy.take();
             // The worker is gone: the next job starts a new one.
@@ -119,7 +124,8 @@ impl Layouts {
                 retire(running);
             }
             if let Some(id) = busy {
-                on_update(Update::Failed { id, message: format!("the layout worker stopped: {}", event.message()) });
+                let why = event.dyn_ref::<web_sys::ErrorEvent>().map(|e| e.message()).unwrap_or_else(|| "it could not be loaded".into());
+                on_update(Update::Failed { id, message: format!("the layout worker stopped: {why}") });
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -128,8 +134,12 @@ impl Layouts {
     }
 }
 
-/// Drop a worker's handlers later, never from inside one of them (which may be running now).
+/// End a worker: nothing it still sends is heard, and its handlers are dropped later, never from
+/// inside one of them (which may be running now).
 fn retire(running: Running) {
+    running.worker.set_onmessage(None);
+    running.worker.set_onerror(None);
+    running.worker.terminate();
     wasm_bindgen_futures::spawn_local(async move { drop(running) });
 }
 

@@ -62,7 +62,14 @@ fn size_text(bytes: usize) -> String {
 #[component]
 pub fn ProjectorExport(all: Memo<Vec<Point>>, engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl IntoView {
     let made = RwSignal::new(None::<Result<(usize, Vec<File>), String>>);
+    // Whether the faces shown changed since the export (its files then hold the earlier ones).
+    let stale = RwSignal::new(false);
+    Effect::new(move |_| {
+        all.track();
+        stale.set(true);
+    });
     let export = move |_| {
+        stale.set(false);
         let Some(engine) = engine.get_untracked() else { return };
         // Links of an earlier export are released.
         if let Some(Ok((_, old))) = made.get_untracked() {
@@ -78,6 +85,7 @@ pub fn ProjectorExport(all: Memo<Vec<Point>>, engine: Signal<Option<Rc<Engine>>,
             {move || made.get().map(|made| match made {
                 Ok((count, files)) => view! {
                     <div data-testid="projector-files" data-points=count.to_string()>
+                        {move || stale.get().then(|| view! { <p class="problem" data-testid="projector-stale">"The faces shown have changed since this export: export again for these."</p> })}
                         <p class="muted">{format!("{count} faces. At projector.tensorflow.org, Load takes tensors.tsv and metadata.tsv. With the faces' sprite: put all five files in a TensorBoard log folder (projector_config.pbtxt names them), or serve them and open the projector with ?config= the URL of projector_config.json (its paths are relative to it).")}</p>
                         <ul class="downloads">
                             {files.into_iter().map(|f| view! {

@@ -15,7 +15,10 @@ pub(super) fn fit(neighbours: &[Vec<Neighbour>], perplexity: f32, epochs: usize,
         neighbours.iter().map(|row| row.iter().map(|nb| bhtsne::Neighbor { index: nb.index, distance: nb.distance }).collect()).collect();
     let every = (epochs / REPORTS).max(1);
     let mut tsne: bhtsne::tSNE<f32, Vec<Neighbour>> = bhtsne::tSNE::new(neighbours);
-    tsne.perplexity(perplexity).epochs(epochs).initial_embedding(scaled_start(start)).epoch_callback(move |epoch, flat: &[f32]| {
+    // bhtsne's gradient leaves out the factor 4 that scikit-learn's has, and takes scikit-learn's
+    // automatic rate (n / 48, at least 50): four times that is the step scikit-learn and openTSNE take.
+    let rate = (neighbours.len() as f32 / 12.0).max(200.0);
+    tsne.perplexity(perplexity).epochs(epochs).learning_rate(rate).initial_embedding(scaled_start(start)).epoch_callback(move |epoch, flat: &[f32]| {
         let done = epoch + 1;
         if done % every == 0 || done == epochs {
             progress(done, epochs, &pairs(flat));
