@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use fabnet::explore::{Projection, nearest};
 use fabnet::face::RgbFrame;
-use fabnet::layout::Method;
+use fabnet::layout::{Method, group_colour as hue};
 use fabnet_app::layout_worker::Update as LayoutUpdate;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -119,12 +119,6 @@ enum ColourBy {
     Clip,
     Track,
     Time,
-}
-
-/// The colour of the `k`-th clip or track: golden-angle hues from blue, clear of the webcam
-/// ring's red.
-fn hue(k: usize) -> String {
-    format!("hsl({}, 65%, 45%)", (210 + k * 137) % 360)
 }
 
 /// Time in the clip runs light (early) to dark (late).

@@ -122,6 +122,12 @@ fn pca_start(embeddings: &[Vec<f32>]) -> Vec<[f32; 2]> {
     }
 }
 
+/// The colour of the `k`-th group (clip or track) in a figure: golden-angle hues from blue, so
+/// neighbouring numbers differ, and clear of the red the explorer keeps for the webcam.
+pub fn group_colour(k: usize) -> String {
+    format!("hsl({}, 65%, 45%)", (210 + k * 137) % 360)
+}
+
 /// How well a layout keeps groups apart: the share of each point's `k` nearest points in the
 /// plane that carry its label, averaged over the points. Chance is [`chance_agreement`].
 pub fn neighbour_agreement(xy: &[[f32; 2]], labels: &[usize], k: usize) -> f64 {

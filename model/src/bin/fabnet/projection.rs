@@ -138,7 +138,7 @@ fn quote(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_string() }
 }
 
-/// The points coloured by clip (the app's hues), with a legend.
+/// The points coloured by clip (the explorer's colours), with a legend.
 fn figure(name: &str, xy: &[[f32; 2]], labels: &[usize], clips: &[String]) -> String {
     const W: f32 = 640.0;
     const H: f32 = 480.0;
@@ -146,7 +146,7 @@ fn figure(name: &str, xy: &[[f32; 2]], labels: &[usize], clips: &[String]) -> St
     let lo = |d: usize| xy.iter().map(|p| p[d]).fold(f32::INFINITY, f32::min);
     let hi = |d: usize| xy.iter().map(|p| p[d]).fold(f32::NEG_INFINITY, f32::max);
     let scale = 1.0 / ((hi(0) - lo(0)) / (W - 2.0 * M)).max((hi(1) - lo(1)) / (H - 2.0 * M)).max(1e-6);
-    let hue = |k: usize| format!("hsl({}, 65%, 45%)", (210 + k * 137) % 360);
+    let hue = layout::group_colour;
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let legend_height = 18.0 * clips.len() as f32;
     let mut svg = format!(
