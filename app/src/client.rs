@@ -256,10 +256,11 @@ impl Engine {
         }
     }
 
-    /// Replace the model; a bad file leaves the current one.
-    pub async fn load_weights(&self, bytes: Vec<u8>) -> Result<WeightsInfo, String> {
+    /// Replace the model by a weights file or a PyTorch checkpoint (`name` is the file's); a
+    /// bad file leaves the current one.
+    pub async fn load_weights(&self, bytes: Vec<u8>, name: String) -> Result<WeightsInfo, String> {
         let id = crate::weights::id(&bytes);
-        match self.call(Call::LoadWeights(bytes)).await? {
+        match self.call(Call::LoadWeights { bytes, name }).await? {
             Reply::Ready { info, .. } => {
                 *self.info.borrow_mut() = info.clone();
                 self.weights_id.set(id);

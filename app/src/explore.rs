@@ -19,6 +19,7 @@ use crate::client::Engine;
 use crate::clips::{ClipState, ClipView};
 use crate::layouts::Layouts;
 use crate::projector::ProjectorExport;
+use crate::puppet::PuppetSource;
 use crate::{faces, media};
 
 const WIDTH: f32 = 520.0;
@@ -201,7 +202,12 @@ impl Frame {
 }
 
 #[component]
-pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>, engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl IntoView {
+pub fn Explorer(
+    clips: RwSignal<Vec<ClipView>>,
+    live: RwSignal<Option<Vec<f32>>>,
+    engine: Signal<Option<Rc<Engine>>, LocalStorage>,
+    puppet: RwSignal<Option<PuppetSource>>,
+) -> impl IntoView {
     let current = move || engine.get().map(|e| e.current_weights()).unwrap_or_default();
     // What the plot shows changes only when a ready clip does (not on another clip's progress
     // ticks): the points are rebuilt, and the projection refitted, only then.
@@ -464,7 +470,7 @@ pub fn Explorer(clips: RwSignal<Vec<ClipView>>, live: RwSignal<Option<Vec<f32>>>
             })}
             <ProjectorExport all=all engine=engine />
             {neighbours}
-            <Resynthesis source=source driven=driven all=all />
+            <Resynthesis source=source driven=driven all=all puppet=puppet />
         </section>
     }
 }
@@ -548,7 +554,12 @@ fn LayoutChoice(placing: RwSignal<Placing>, perplexity: RwSignal<f32>, neighbour
 }
 
 #[component]
-fn Resynthesis(source: RwSignal<Option<usize>>, driven: RwSignal<Option<Result<(String, String), String>>>, all: Memo<Vec<Point>>) -> impl IntoView {
+fn Resynthesis(
+    source: RwSignal<Option<usize>>,
+    driven: RwSignal<Option<Result<(String, String), String>>>,
+    all: Memo<Vec<Point>>,
+    puppet: RwSignal<Option<PuppetSource>>,
+) -> impl IntoView {
     move || {
         let s = source.get()?;
         let src = all.with(|p| p.get(s).cloned())?;
@@ -562,6 +573,10 @@ fn Resynthesis(source: RwSignal<Option<usize>>, driven: RwSignal<Option<Result<(
                     Some(Err(e)) => view! { <p class="problem" data-testid="error">{e}</p> }.into_any(),
                     None => view! { <p class="muted">"Click another face to drive the source with it."</p> }.into_any(),
                 }}
+                <button data-testid="puppet-use" on:click={
+                    let src = src.clone();
+                    move |_| puppet.set(Some(PuppetSource { crops: src.crops.clone(), index: src.index, thumb: src.thumb.clone(), label: src.label.clone() }))
+                }>"Drive it with the webcam"</button>
                 <button class="quiet" on:click=move |_| { source.set(None); driven.set(None); }>"Clear source"</button>
             </div>
         })

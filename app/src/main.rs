@@ -17,6 +17,7 @@ mod page;
 mod plots;
 mod privacy;
 mod projector;
+mod puppet;
 mod speed;
 mod storage;
 mod training;

@@ -47,6 +47,8 @@ pub fn App() -> impl IntoView {
     let about = RwSignal::new(String::new());
     let clips = RwSignal::new(Vec::<ClipView>::new());
     let live = RwSignal::new(None::<Vec<f32>>);
+    // The face the webcam drives (picked in the explorer).
+    let puppet = RwSignal::new(None::<crate::puppet::PuppetSource>);
     let log = RwSignal::new(TrainLog::default());
     let notice = RwSignal::new(None::<String>);
     // How this browser keeps what the page stores, in words (asked once the engine is up).
@@ -162,8 +164,8 @@ pub fn App() -> impl IntoView {
             <TrainPanel engine=engine_signal clips=clips log=log about=about />
             // The webcam beside the explorer: its face is the moving point there.
             <div class="side-by-side">
-                <WebcamPanel engine=engine_signal embedding=live />
-                <Explorer clips=clips live=live engine=engine_signal />
+                <WebcamPanel engine=engine_signal embedding=live puppet=puppet />
+                <Explorer clips=clips live=live engine=engine_signal puppet=puppet />
             </div>
             <SpeedPanel engine=engine_signal />
         </main>

@@ -65,9 +65,14 @@ pub enum Call {
         source: Vec<f32>,
         driver: Vec<f32>,
     },
-    /// Replace the model (a file `fabnet train`, `fabnet import` or this app wrote). A bad file
+    /// Replace the model: a file `fabnet train`, `fabnet import` or this app wrote, or one of
+    /// the authors' PyTorch checkpoints (`name` is the file's, for the provenance). A bad file
     /// leaves the current model in place.
-    LoadWeights(#[serde(with = "serde_bytes")] Vec<u8>),
+    LoadWeights {
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        name: String,
+    },
     SaveWeights,
     Train(TrainRequest),
     Pause,

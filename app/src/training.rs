@@ -197,8 +197,10 @@ pub fn TrainPanel(
         spawn_local(async move {
             let result = async {
                 let bytes = media::read_file(&file).await?;
-                let info = engine.load_weights(bytes.clone()).await.map_err(|e| format!("{}: {e}", file.name()))?;
-                crate::weights::changed(&engine, info, Some(bytes), about, clips).await
+                // A checkpoint is kept (and its id taken) as the weights file the engine makes of it.
+                let ours = (!fabnet::import::looks_like_checkpoint(&bytes)).then(|| bytes.clone());
+                let info = engine.load_weights(bytes, file.name()).await.map_err(|e| format!("{}: {e}", file.name()))?;
+                crate::weights::changed(&engine, info, ours, about, clips).await
             }
             .await;
             match result {
@@ -279,12 +281,12 @@ pub fn TrainPanel(
             <div class="weights">
                 <h3>"Weights"</h3>
                 <button data-testid="weights-download" on:click=save prop:disabled=move || busy.get() || engine.get().is_none()>"Download weights"</button>
-                <label class="file">"Load weights (.fabnet) "
+                <label class="file">"Load weights (.fabnet, or the authors' .pth) "
                     <input type="file" accept=".fabnet,.bpk,.pth" data-testid="weights-upload" on:change=load prop:disabled=move || busy.get() || running() || engine.get().is_none() /></label>
                 {move || download.get().map(|(url, name, len)| view! {
                     <a data-testid="weights-file" href=url download=name.clone()>{format!("{name} ({:.1} MB)", len as f64 / 1e6)}</a>
                 })}
-                <p class="muted">"The same file the native CLI writes and reads (fabnet embed --weights …). For the authors' released .pth, convert it first with fabnet import."</p>
+                <p class="muted">"The same file the native CLI writes and reads (fabnet embed --weights …). The authors' released checkpoints (*_4views.pth, either PyTorch format) load as they are, with their linear head; Download weights then gives them as a .fabnet."</p>
             </div>
         </section>
     }

@@ -14,6 +14,7 @@ use crate::client::Engine;
 use crate::faces;
 use crate::media::{self, Webcam};
 use crate::plots::EmbeddingBars;
+use crate::puppet::{self, Driven, PuppetSource, PuppetView};
 
 /// The linear head's task and its outputs for the latest webcam frame.
 type HeadSignal = RwSignal<Option<(String, Vec<f32>)>>;
@@ -23,16 +24,26 @@ fn now_ms() -> f64 {
 }
 
 #[component]
-pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: RwSignal<Option<Vec<f32>>>) -> impl IntoView {
+pub fn WebcamPanel(
+    engine: Signal<Option<Rc<Engine>>, LocalStorage>,
+    embedding: RwSignal<Option<Vec<f32>>>,
+    puppet: RwSignal<Option<PuppetSource>>,
+) -> impl IntoView {
     let running = RwSignal::new(false);
     let fps = RwSignal::new(0.0f64);
     let frames = RwSignal::new(0u64);
     let face_seen = RwSignal::new(true);
-    let timing = RwSignal::new((0.0f64, 0.0f64));
+    let timing = RwSignal::new(Timing::default());
     let error = RwSignal::new(None::<String>);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     // The network's view of the face and the head's outputs for it, when the weights have a head.
     let head = RwSignal::new(None::<(String, Vec<f32>)>);
+    // The puppet's latest picture; a new source starts blank.
+    let driven = RwSignal::new(None::<Driven>);
+    Effect::new(move |_| {
+        puppet.track();
+        driven.set(None);
+    });
 
     let start = move |_| {
         let Some(engine) = engine.get_untracked() else { return };
@@ -51,7 +62,10 @@ pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: 
             let mut in_window = 0u32;
             let mut followed: Vec<Detection> = Vec::new();
             while running.get_untracked() {
-                if let Err(e) = live_step(&engine, &mut cam, &mut followed, frames.get_untracked(), canvas_ref, (embedding, head), face_seen, timing).await {
+                if let Err(e) =
+                    live_step(&engine, &mut cam, &mut followed, frames.get_untracked(), canvas_ref, (embedding, head), (puppet, driven), face_seen, timing)
+                        .await
+                {
                     // The first frames may not have arrived yet: wait, do not fail.
                     if !e.contains("no picture yet") {
                         error.set(Some(e));
@@ -83,11 +97,12 @@ pub fn WebcamPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, embedding: 
                 <button data-testid="webcam-stop" on:click=move |_| running.set(false) prop:disabled=move || !running.get()>"Stop"</button>
                 <span>"frames/s: " <output data-testid="webcam-fps">{move || format!("{:.1}", fps.get())}</output></span>
                 <span>"frames: " <output data-testid="webcam-frames">{move || frames.get()}</output></span>
-                <span class="muted" data-testid="webcam-timing">{move || { let (d, e) = timing.get(); format!("face {d:.0} ms, embedding {e:.0} ms") }}</span>
+                <span class="muted" data-testid="webcam-timing">{move || timing.get().to_string()}</span>
             </div>
             {move || error.get().map(|e| view! { <p class="problem" data-testid="error">{e}</p> })}
             <div class="live">
                 <canvas node_ref=canvas_ref data-testid="webcam-view"></canvas>
+                <PuppetView source=puppet driven=driven />
                 <div>
                     {move || (!face_seen.get() && running.get()).then(|| view! { <p class="muted">"no face in view"</p> })}
                     {move || embedding.get().map(|v| view! { <EmbeddingBars values=v testid="webcam-embedding" /> })}
@@ -111,8 +126,9 @@ async fn live_step(
     frame_number: u64,
     canvas_ref: NodeRef<leptos::html::Canvas>,
     (embedding, head): (RwSignal<Option<Vec<f32>>>, HeadSignal),
+    (puppet, driven): (RwSignal<Option<PuppetSource>>, RwSignal<Option<Driven>>),
     face_seen: RwSignal<bool>,
-    timing: RwSignal<(f64, f64)>,
+    timing: RwSignal<Timing>,
 ) -> Result<(), String> {
     let frame = cam.grab()?;
     let t0 = now_ms();
@@ -135,14 +151,43 @@ async fn live_step(
         let size = engine.input_size();
         let input = faces::network_input(&faces::face_crop(&frame, &b, size), size);
         let (mut out, outputs) = engine.embed_with_head(std::slice::from_ref(&input)).await?;
-        embedding.set(out.pop());
+        let live = out.pop();
+        embedding.set(live.clone());
         match outputs.and_then(|mut o| o.pop()) {
             Some(values) => head.set(Some((media::planar_to_data_url(&input, size)?, values))),
             None => head.set(None),
         }
+        let t2 = now_ms();
+        let mut resynthesis = None;
+        if let (Some(source), Some(live)) = (puppet.get_untracked(), live) {
+            let url = puppet::drive(engine, &source, live).await?;
+            driven.set(Some(Driven { url, frame: frame_number }));
+            resynthesis = Some(now_ms() - t2);
+        }
+        timing.set(Timing { face: t1 - t0, embedding: t2 - t1, resynthesis });
+    } else {
+        timing.set(Timing { face: t1 - t0, ..Timing::default() });
     }
-    timing.set((t1 - t0, now_ms() - t1));
     Ok(())
+}
+
+/// Where a webcam frame's time went, in ms.
+#[derive(Clone, Copy, Default, PartialEq)]
+struct Timing {
+    face: f64,
+    embedding: f64,
+    /// Driving the puppet, when there is one.
+    resynthesis: Option<f64>,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "face {:.0} ms, embedding {:.0} ms", self.face, self.embedding)?;
+        match self.resynthesis {
+            Some(ms) => write!(f, ", re-synthesis {ms:.0} ms"),
+            None => Ok(()),
+        }
+    }
 }
 
 const HEAD_VIEW: f32 = 160.0;

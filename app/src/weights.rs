@@ -39,7 +39,8 @@ pub async fn changed(
     let bytes = match bytes {
         // A loaded file: `Engine::load_weights` already holds its description and id.
         Some(bytes) => bytes,
-        // A finished run: the engine learns what its model now is from the file it writes.
+        // A finished run or an imported checkpoint: the engine learns what its model now is
+        // from the file it writes.
         None => {
             let bytes = engine.save_weights().await?;
             engine.set_info(info, id(&bytes));

@@ -23,7 +23,6 @@ pub mod weights;
 pub mod data;
 #[cfg(feature = "native")]
 pub mod image_io;
-#[cfg(feature = "native")]
 pub mod import;
 pub mod probe;
 #[cfg(feature = "native")]

@@ -114,3 +114,21 @@ fn truncated_checkpoint_is_refused() {
     std::fs::remove_file(&path).ok();
     assert!(result.is_err());
 }
+
+#[test]
+fn damaged_checkpoints_say_what_is_wrong() {
+    let device = Device::flex();
+    // (file, bytes kept, what the message says)
+    for (name, keep, expect) in [
+        ("small_aligned.pth", 900_000, "damaged zip archive"),
+        ("paper_depth.pth", 600_000, "ends inside storage"),
+        ("paper_depth.pth", 2_000, "the pickle ends early"),
+        ("bad_not_fabnet.pth", usize::MAX, "not of FAb-Net"),
+    ] {
+        let bytes = std::fs::read(parity(name)).unwrap();
+        let cut = &bytes[..keep.min(bytes.len())];
+        let err = fabnet::import::import_checkpoint(cut, &device, &fabnet::footprint::DeviceLimits::NONE).unwrap_err().0;
+        println!("{name} cut to {} of {} bytes: {err}", cut.len(), bytes.len());
+        assert!(err.contains(expect), "{name}: {err}");
+    }
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use fabnet::import::{import_official, model_key_remapper};
+use fabnet::import::{burn_path, import_official};
 use fabnet::loss::{PercentileWindow, per_sample_l1, windowed_mean};
 use fabnet::train::{Batch, OptimizerKind, Stage, TrainConfig, Trainer};
 use fabnet::{FabNet, Resampling};
@@ -138,16 +138,15 @@ impl ModuleVisitor for ParamsByPath<'_> {
 }
 
 /// Maps PyTorch parameter names to their paths in [`FabNet`].
-struct TorchNames(Vec<(regex::Regex, String)>);
+struct TorchNames(fabnet::FabNetConfig);
 
 impl TorchNames {
     fn new(model: &FabNet) -> Self {
-        Self(model_key_remapper(&model.config).to_regex_pairs())
+        Self(model.config)
     }
 
     fn path(&self, torch_name: &str) -> String {
-        let (re, to) = self.0.iter().find(|(re, _)| re.is_match(torch_name)).expect("every torch key maps");
-        re.replace(torch_name, to.as_str()).replace("norm.weight", "norm.gamma").replace("norm.bias", "norm.beta")
+        burn_path(&self.0, torch_name).expect("every torch key maps").replace("norm.weight", "norm.gamma").replace("norm.bias", "norm.beta")
     }
 }
 

@@ -21,7 +21,10 @@ few steps lowers the loss, with pause and resume, and the page keeps drawing whi
 trains (no stall of 1 s); the
 downloaded weights give `fabnet embed` (FABNET_BIN, default target/debug/fabnet) the app's
 embedding of a face to 1e-3; a weights file whose header claims a network far larger than its
-bytes is refused and the model stays; the GPU kernels are compiled ahead of the first frame (the page says when); the webcam (fed from carphone as y4m) delivers live embeddings,
+bytes is refused and the model stays; the authors' checkpoints (.pth, zip and legacy formats)
+load in the page and embed a new face as `fabnet embed` does on the .pth (1e-4), another
+network's checkpoint is refused; the webcam drives a face picked in the explorer through the
+decoders (the picture follows the frames, and is neither blank nor the source); the GPU kernels are compiled ahead of the first frame (the page says when); the webcam (fed from carphone as y4m) delivers live embeddings,
 placed in the explorer too; after a reload the clips and the trained weights are still there,
 the restored embeddings are the trained weights' own (as `fabnet embed` gives), a clip stored in
 the layout before schema versions is read, embedded again and stored anew, a damaged entry and
@@ -711,6 +714,54 @@ def main():
         print(f"     {error}")
         assert testid(driver, "about-text")[0].get_attribute("textContent") == about, "the model is unchanged"
 
+    def authors_checkpoints_load_in_the_page():
+        # The authors' layout in both of PyTorch's formats, read by the page as they are: zip
+        # (PyTorch 1.6 on; a 64-px net with a 136-output head) and legacy (before 1.6, as the
+        # released *_4views.pth; the paper's 256-px depth). A face added afterwards is cut for
+        # the loaded net, and its embedding in the page is `fabnet embed`'s on the .pth itself.
+        fixtures = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "parity")
+        still = os.path.join(DATA, "carphone", "frame00030.png")
+        about_text = lambda d: testid(d, "about-text")[0].get_attribute("textContent")
+        def load_weights(path):
+            # The input is disabled while the page applies the previous weights to every clip.
+            wait_for(driver, "the weights input", lambda d: testid(d, "weights-upload")[0].is_enabled())
+            testid(driver, "weights-upload")[0].send_keys(path)
+        for name, size, outputs in [("small_aligned.pth", 64, 136), ("paper_depth.pth", 256, 10)]:
+            checkpoint = os.path.join(fixtures, name)
+            load_weights(checkpoint)
+            about = wait_for(driver, f"{name} in use", lambda d: name in about_text(d) and about_text(d))
+            assert f"{size} px faces" in about and f"Linear head with {outputs} outputs" in about, about
+            testid(driver, "upload-input")[0].send_keys(still)
+            def embedded(d):
+                img = clip_card(d, "frame00030.png").find_element(By.CSS_SELECTOR, "[data-testid=face-track] img[data-embedding]")
+                return json.loads(img.get_attribute("data-embedding")) and img
+            thumb = wait_for(driver, "the still's embedding", embedded)
+            app = json.loads(thumb.get_attribute("data-embedding"))
+            png = os.path.join(tmp, f"face-{size}.png")
+            with open(png, "wb") as f:
+                f.write(base64.b64decode(thumb.get_attribute("src").split(",", 1)[1]))
+            width, height = struct.unpack(">II", open(png, "rb").read()[16:24])
+            assert (width, height) == (size, size), f"the face is cut for the {size}-px net: {width} x {height}"
+            out = subprocess.run([FABNET, "embed", "--weights", checkpoint, png], capture_output=True, text=True, check=True)
+            native = json.loads(out.stdout.splitlines()[0])["embedding"]
+            worst = max(abs(a - b) for a, b in zip(app, native))
+            print(f"     {name}: {size} px, {len(app)}-d, head of {outputs}; page vs fabnet embed on the .pth: max difference {worst:.2e}")
+            assert len(app) == len(native) and worst <= 1e-4, f"max difference {worst}"
+            if size == 256:
+                driver.execute_script("const a = document.querySelector('[data-testid=about-weights]'); a.open = true; a.scrollIntoView()")
+                shot(driver, "7b-authors-checkpoint")
+            remove("frame00030.png")
+        # A checkpoint of another network is refused, and the model stays.
+        about = about_text(driver)
+        load_weights(os.path.join(fixtures, "bad_not_fabnet.pth"))
+        error = wait_for(driver, "an error for bad_not_fabnet.pth", lambda d: [e for e in testid(d, "error") if "bad_not_fabnet.pth" in e.text])[0].text
+        assert "not of FAb-Net" in error, error
+        assert about_text(driver) == about, "the model is unchanged"
+        # The trained weights again, for the checks that follow.
+        load_weights(downloaded)
+        wait_for(driver, "the trained weights back", lambda d: "in this browser" in about_text(d))
+        wait_for(driver, "the clips embedded with them", lambda d: not testid(d, "clip-reembed"))
+
     def requests_beyond_the_device_are_refused():
         driver.execute_script("const s = document.querySelector('[data-testid=train-preset]'); s.value = 'small';"
                               "s.dispatchEvent(new Event('change'));")
@@ -792,6 +843,30 @@ def main():
         print(f"     webcam: {fps:.1f} frames/s on SwiftShader; last frame: {timing}")
         assert testid(driver, "explore-live"), "the webcam's face is placed in the explorer"
         shot(driver, "6-webcam")
+        # Puppeteering: a face picked in the explorer, driven live by the webcam's face.
+        ActionChains(driver).move_to_element(testid(driver, "explore-point")[3]).click().perform()
+        wait_for(driver, "the source button", lambda d: testid(d, "resynth-source"))[0].click()
+        wait_for(driver, "the puppet button", lambda d: testid(d, "puppet-use"))[0].click()
+        def driven(d):
+            img = testid(d, "puppet-image")
+            return img and (int(img[0].get_attribute("data-frame")), img[0].get_attribute("src"))
+        first_frame, first_src = wait_for(driver, "the puppet driven", driven)
+        later_frame, later_src = wait_for(driver, "the puppet driven by later frames",
+                                          lambda d: (v := driven(d)) and v[0] >= first_frame + 3 and v)
+        assert later_src != first_src, "the driven face changes with the webcam's"
+        spread, apart = driver.execute_async_script(COMPARE_IMAGES, "[data-testid=puppet-image]", "[data-testid=puppet] img[alt='puppet source']")
+        time.sleep(2.5)  # a whole frames/s window with the puppet driven
+        fps = float(testid(driver, "webcam-fps")[0].text)
+        timing = testid(driver, "webcam-timing")[0].text
+        print(f"     puppeteering: {fps:.1f} frames/s driven on SwiftShader ({timing}); "
+              f"grey spread {spread:.1f}, mean difference from the source {apart:.1f} (of 255)")
+        assert spread > 10, f"a blank image (grey levels spread {spread:.1f})"
+        assert apart > 2, f"the source itself (mean difference {apart:.1f})"
+        assert "re-synthesis" in timing, timing
+        driver.execute_script("document.querySelector('[data-testid=puppet]').scrollIntoView({block: 'center'})")
+        shot(driver, "6b-puppeteering")
+        testid(driver, "puppet-stop")[0].click()
+        assert not testid(driver, "puppet"), "the puppet let go"
         testid(driver, "webcam-stop")[0].click()
 
     def device_speed_is_measured():
@@ -839,7 +914,8 @@ def main():
     check("training lowers the loss", training_lowers_the_loss)
     check("downloaded weights embed the same in fabnet embed", downloaded_weights_embed_the_same)
     check("a file that is not weights is refused, the model stays", bad_weights_are_refused)
-    check("the webcam embeds live", webcam_embeds_live)
+    check("the authors' checkpoints (.pth, zip and legacy) load in the page", authors_checkpoints_load_in_the_page)
+    check("the webcam embeds live, and drives a face picked in the explorer", webcam_embeds_live)
     check("the device's speed is measured in the worker", device_speed_is_measured)
     check("a reload keeps clips and weights; clear all removes them", reload_keeps_everything)
     driver.quit()

@@ -123,19 +123,17 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
         Call::WarmUp(pass) => e.detector.warm_up(pass).await.map(|()| Reply::Done).map_err(|e| e.to_string()),
         Call::Embed(images) => embed_within(&model(e), e, &images).await.map(|(embeddings, head)| Reply::Embedded { embeddings, head }),
         Call::Resynthesize { source, driver } => resynthesize(&model(e), &e.device, source, driver).await.map(Reply::Image),
-        Call::LoadWeights(bytes) => {
+        Call::LoadWeights { bytes, name } => {
             if training.is_some() {
                 return Err("stop training before loading other weights".into());
             }
-            let (model, info) = load(&bytes, &e.device, &e.limits).map_err(|err| {
-                // burn-store reads PyTorch checkpoints from a file path only, which a browser
-                // does not have: point to the converter instead.
-                if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x80, 0x02]) {
-                    "this looks like a PyTorch checkpoint (.pth); convert it first with `fabnet import FILE.pth -o FILE.fabnet` and load that".to_string()
-                } else {
-                    err
-                }
-            })?;
+            let (model, info) = if fabnet::import::looks_like_checkpoint(&bytes) {
+                let model = fabnet::import::import_checkpoint(&bytes, &e.device, &e.limits).map_err(|e| e.to_string())?.valid();
+                let info = WeightsInfo::for_model(&model, format!("Imported in the browser from {name}, a PyTorch checkpoint in the authors' layout."));
+                (model, info)
+            } else {
+                load(&bytes, &e.device, &e.limits)?
+            };
             e.model = model;
             e.info = info.clone();
             Ok(Reply::Ready { info, limits: e.limits })

@@ -193,10 +193,8 @@ pub(crate) fn load_any_weights(path: &Path, device: &Device) -> Result<FabNet> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     match weights::from_bytes(&bytes, device) {
         Ok((model, _)) => Ok(model),
-        Err(ours) => {
-            let torch_like = bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80);
-            if torch_like { Ok(fabnet::import::import_official(path, device)?) } else { Err(anyhow!("{}: {ours}", path.display())) }
-        }
+        Err(ours) if !fabnet::import::looks_like_checkpoint(&bytes) => Err(anyhow!("{}: {ours}", path.display())),
+        Err(_) => fabnet::import::import_checkpoint(&bytes, device, &fabnet::footprint::DeviceLimits::NONE).map_err(|e| anyhow!("{}: {e}", path.display())),
     }
 }
 
