@@ -9,7 +9,6 @@
 //! centred bias). Otherwise the probe must have been fitted with a bias channel: that feature's
 //! gamma is 0 and beta 1, a constant 1 whose weight row is b.
 
-use anyhow::{Result, bail};
 use burn::module::{Param, RunningState};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -19,7 +18,7 @@ use super::linear::Probe;
 use crate::LinearHead;
 
 /// The head's outputs equal [`Probe::predict`] (up to f32 rounding).
-pub fn to_head(probe: &Probe, device: &Device) -> Result<LinearHead> {
+pub fn to_head(probe: &Probe, device: &Device) -> Result<LinearHead, String> {
     let (e, k) = (probe.inputs(), probe.outputs());
     let mut head = LinearHead::new(e, k, device);
     let eps = head.norm.epsilon;
@@ -45,18 +44,18 @@ pub fn to_head(probe: &Probe, device: &Device) -> Result<LinearHead> {
 }
 
 /// The minimum-norm `beta` `[E]` with `Wᵀ beta = b`, or an error when there is none.
-fn fold_bias(w: &[f64], b: &[f64], e: usize, k: usize) -> Result<Vec<f64>> {
+fn fold_bias(w: &[f64], b: &[f64], e: usize, k: usize) -> Result<Vec<f64>, String> {
     // Minimum-norm least squares through the SVD: exact whenever `Wᵀ beta = b` is solvable.
     let wt = DMatrix::from_row_slice(e, k, w).transpose();
-    let beta = wt.svd(true, true).solve(&DVector::from_column_slice(b), 1e-12).map_err(|e| anyhow::anyhow!("cannot fold the bias: {e}"))?;
+    let beta = wt.svd(true, true).solve(&DVector::from_column_slice(b), 1e-12).map_err(|e| format!("cannot fold the bias: {e}"))?;
     let beta: Vec<f64> = beta.iter().copied().collect();
     let residual = (0..k).map(|o| ((0..e).map(|j| w[j * k + o] * beta[j]).sum::<f64>() - b[o]).powi(2)).sum::<f64>().sqrt();
     let size = b.iter().map(|v| v * v).sum::<f64>().sqrt();
     if residual > 1e-6 * (1.0 + size) {
-        bail!(
+        return Err(format!(
             "the probe's bias cannot be carried by a bias-free head ({k} outputs from {e} features); \
              fit it with a bias channel"
-        );
+        ));
     }
     Ok(beta)
 }

@@ -11,11 +11,11 @@ pub mod embed;
 #[cfg(feature = "native")]
 pub mod evaluate;
 pub mod fit;
-#[cfg(feature = "native")]
 pub mod head;
 pub mod linear;
 pub mod metrics;
 pub mod task;
+pub mod teach;
 
 #[cfg(feature = "native")]
 pub use datasets::{Dataset, Sample};
@@ -24,8 +24,8 @@ pub use embed::{Embedded, Features, embed_samples, extract_features};
 #[cfg(feature = "native")]
 pub use evaluate::{Baselines, Counts, EvalOptions, Evaluation, Progress, Report, evaluate};
 pub use fit::{CheckFrames, FineTuneCheck, Fitted, Labelled, fine_tune_check, fit_and_score, five_landmarks, mean_score, pixel_side};
-#[cfg(feature = "native")]
 pub use head::to_head;
 pub use linear::{Lambda, Probe};
 pub use metrics::Score;
 pub use task::{Rect, Task, TaskKind};
+pub use teach::{Attribute, Taught, TeachReport, teach};

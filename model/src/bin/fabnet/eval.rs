@@ -148,7 +148,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     println!("{}", serde_json::to_string(&Line { format: format_name(args.format), report })?);
 
     if let Some(output) = &args.save_head {
-        let head = probe::to_head(&evaluation.probe, &device)?;
+        let head = probe::to_head(&evaluation.probe, &device).map_err(anyhow::Error::msg)?;
         let model = model.with_head(Some(head));
         let provenance = format!(
             "{} Linear head: ridge probe (lambda {}, {}) fitted by `fabnet eval --format {}` on {} images of {}; \
