@@ -19,8 +19,7 @@ use crate::client::Engine;
 use crate::clips::{ClipState, ClipView};
 use crate::layouts::Layouts;
 use crate::projector::ProjectorExport;
-use crate::puppet::PuppetSource;
-use crate::{faces, media};
+use crate::puppet::{self, PuppetSource};
 
 const WIDTH: f32 = 520.0;
 const HEIGHT: f32 = 320.0;
@@ -346,12 +345,8 @@ pub fn Explorer(
         let pts = all.get_untracked();
         let (Some(src), Some(drv)) = (pts.get(s).cloned(), pts.get(d).cloned()) else { return };
         spawn_local(async move {
-            let size = engine.input_size();
-            let input = faces::network_input(&src.crops[src.index], size);
-            let result = engine
-                .resynthesize(input, drv.embedding.clone())
+            let result = puppet::resynthesize_crop(&engine, &src.crops[src.index], drv.embedding.clone())
                 .await
-                .and_then(|image| media::planar_to_data_url(&image, size))
                 .map(|url| (url, format!("{} driven by {}", src.label, drv.label)));
             driven.set(Some(result));
         });

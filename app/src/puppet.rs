@@ -29,9 +29,14 @@ pub struct Driven {
 
 /// The source, as the network sees it now (the weights decide the size), driven by `embedding`.
 pub async fn drive(engine: &Engine, source: &PuppetSource, embedding: Vec<f32>) -> Result<String, String> {
+    resynthesize_crop(engine, &source.crops[source.index], embedding).await
+}
+
+/// A face crop re-synthesised with the pose and expression of `embedding`, as a picture: the
+/// explorer's re-synthesis and the puppet's.
+pub async fn resynthesize_crop(engine: &Engine, crop: &RgbFrame, embedding: Vec<f32>) -> Result<String, String> {
     let size = engine.input_size();
-    let input = faces::network_input(&source.crops[source.index], size);
-    let image = engine.resynthesize(input, embedding).await?;
+    let image = engine.resynthesize(faces::network_input(crop, size), embedding).await?;
     media::planar_to_data_url(&image, size)
 }
 

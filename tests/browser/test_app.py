@@ -664,12 +664,13 @@ def main():
 
     downloaded = os.path.join(tmp, "downloads", "fabnet-weights.fabnet")
 
-    def embed_natively(thumb):
-        """`fabnet embed` with the downloaded weights on the picture a thumbnail shows."""
+    def embed_natively(thumb, weights=None):
+        """`fabnet embed` with `weights` (the downloaded ones by default) on the picture a
+        thumbnail shows."""
         png = os.path.join(tmp, "face.png")
         with open(png, "wb") as f:
             f.write(base64.b64decode(thumb.get_attribute("src").split(",", 1)[1]))
-        out = subprocess.run([FABNET, "embed", "--weights", downloaded, png], capture_output=True, text=True, check=True)
+        out = subprocess.run([FABNET, "embed", "--weights", weights or downloaded, png], capture_output=True, text=True, check=True)
         return json.loads(out.stdout.splitlines()[0])["embedding"]
 
     def downloaded_weights_embed_the_same():
@@ -737,13 +738,10 @@ def main():
                 return json.loads(img.get_attribute("data-embedding")) and img
             thumb = wait_for(driver, "the still's embedding", embedded)
             app = json.loads(thumb.get_attribute("data-embedding"))
-            png = os.path.join(tmp, f"face-{size}.png")
-            with open(png, "wb") as f:
-                f.write(base64.b64decode(thumb.get_attribute("src").split(",", 1)[1]))
-            width, height = struct.unpack(">II", open(png, "rb").read()[16:24])
+            png = base64.b64decode(thumb.get_attribute("src").split(",", 1)[1])
+            width, height = struct.unpack(">II", png[16:24])
             assert (width, height) == (size, size), f"the face is cut for the {size}-px net: {width} x {height}"
-            out = subprocess.run([FABNET, "embed", "--weights", checkpoint, png], capture_output=True, text=True, check=True)
-            native = json.loads(out.stdout.splitlines()[0])["embedding"]
+            native = embed_natively(thumb, checkpoint)
             worst = max(abs(a - b) for a, b in zip(app, native))
             print(f"     {name}: {size} px, {len(app)}-d, head of {outputs}; page vs fabnet embed on the .pth: max difference {worst:.2e}")
             assert len(app) == len(native) and worst <= 1e-4, f"max difference {worst}"
