@@ -25,6 +25,7 @@ pub mod data;
 pub mod image_io;
 pub mod import;
 pub mod probe;
+pub mod project;
 #[cfg(feature = "native")]
 pub mod tensorboard;
 

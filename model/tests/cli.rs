@@ -307,3 +307,106 @@ fn embed_lays_out_two_clips_apart_with_tsne_and_umap() {
     assert!(!one.status.success());
     assert!(String::from_utf8_lossy(&one.stderr).contains("a UMAP layout needs at least 4 points, there are 1"), "{}", String::from_utf8_lossy(&one.stderr));
 }
+
+#[test]
+fn project_prints_what_it_holds_and_exports_tracks_weights_and_tags() {
+    use fabnet::probe::{Attribute, TeachReport};
+    use fabnet::project::{Crop, Project, ProjectClip, ProjectTrack, Tag, TaughtAttribute};
+
+    let model = fabnet::FabNet::new(fabnet::FabNetConfig::preset("tiny").unwrap(), &fabnet::burn::tensor::Device::flex()).unwrap();
+    let weights = fabnet::weights::to_bytes(&model, &fabnet::weights::WeightsInfo::for_model(&model, "cli test")).unwrap();
+    let crop = |seed: usize| Crop { width: 7, height: 5, pixels: (0..7 * 5 * 3).map(|i| (i * 11 + seed * 37) as u8).collect() };
+    let track = |frames: std::ops::Range<usize>| {
+        let frame_index: Vec<usize> = frames.collect();
+        ProjectTrack { crops: frame_index.iter().map(|&f| crop(f)).collect(), frame_index, embeddings: vec![], weights: None, manual: false }
+    };
+    // Two clips of the same name, told apart by their ids; one name with characters a folder
+    // name should not have.
+    let clips = vec![
+        ProjectClip { id: 4, name: "Ann Lee".into(), frames: 30, fps: 10.0, first_frame: None, tracks: vec![track(0..5), track(12..15)] },
+        ProjectClip { id: 9, name: "Ann Lee".into(), frames: 30, fps: 10.0, first_frame: None, tracks: vec![track(3..7)] },
+        ProjectClip { id: 2, name: "bob/at home".into(), frames: 1, fps: 10.0, first_frame: None, tracks: vec![track(0..1)] },
+    ];
+    let mood = TaughtAttribute {
+        attribute: Attribute { name: "mood".into(), classes: vec!["smiling".into(), "neutral".into()] },
+        tags: vec![
+            Tag { clip: 4, track: 1, frame: 13, target: vec![0.0] },
+            Tag { clip: 9, track: 0, frame: 3, target: vec![1.0] },
+            Tag { clip: 2, track: 0, frame: 0, target: vec![1.0] },
+        ],
+        report: Some(TeachReport { metric: "accuracy".into(), score: 0.9, baseline: 0.6, folds: 3, examples: 3 }),
+    };
+    let age = TaughtAttribute {
+        attribute: Attribute { name: "age".into(), classes: vec![] },
+        tags: vec![Tag { clip: 4, track: 0, frame: 2, target: vec![41.5] }],
+        report: None,
+    };
+    let project = Project { weights: weights.clone(), clips, attributes: vec![mood, age], active_attribute: Some(0), train_settings: "{}".into() };
+    let bytes = project.to_bytes().unwrap();
+
+    let root = tmp("project");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let file = root.join("faces.fabnetproj");
+    std::fs::write(&file, &bytes).unwrap();
+    let (tracks, weights_out, labels) = (root.join("tracks"), root.join("out.fabnet"), root.join("tags.csv"));
+    let args = [
+        "project",
+        file.to_str().unwrap(),
+        "--tracks",
+        tracks.to_str().unwrap(),
+        "--weights",
+        weights_out.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ];
+    let out = fabnet(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "3 clips, 4 tracks, 13 faces",
+        "'Ann Lee' (id 4)",
+        "'bob/at home' (id 2)",
+        "32 px faces, 32-d embedding",
+        "cli test",
+        "'mood' (active): classes smiling, neutral; 3 tags (smiling 1, neutral 2)",
+        "accuracy 90%",
+        "'age': a number; 1 tag\n",
+        "'bob/at home' (id 2): 1 frame, 1 track, 1 face; not embedded",
+    ] {
+        assert!(summary.contains(needle), "expected '{needle}' in:\n{summary}");
+    }
+
+    // The face-track layout `fabnet train` reads: a track per track, a frame per crop.
+    let scanned = fabnet::data::FaceTracks::scan(&tracks, 1).unwrap();
+    let found: Vec<(String, usize)> = scanned.tracks.iter().map(|t| (t.path.strip_prefix(&tracks).unwrap().display().to_string(), t.frames.len())).collect();
+    let expected = [("Ann_Lee-4/clip4/track00", 5), ("Ann_Lee-4/clip4/track01", 3), ("Ann_Lee-9/clip9/track00", 4), ("bob_at_home/clip2/track00", 1)];
+    assert_eq!(found, expected.map(|(p, n)| (p.to_string(), n)));
+    let png = image::open(tracks.join("Ann_Lee-4/clip4/track01/000013.png")).unwrap().to_rgb8();
+    assert_eq!((png.width(), png.height()), (7, 5));
+    assert_eq!(png.into_raw(), crop(13).pixels, "the crop's pixels, unchanged");
+    assert_eq!(std::fs::read(&weights_out).unwrap(), weights);
+
+    let csv = std::fs::read_to_string(&labels).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "attribute,clip_id,clip,track,frame,label,path");
+    assert_eq!(rows.len(), 1 + 4, "a row per tag:\n{csv}");
+    assert_eq!(rows[1], "mood,4,Ann Lee,1,13,smiling,Ann_Lee-4/clip4/track01/000013.png");
+    assert_eq!(rows[4], "age,4,Ann Lee,0,2,41.5,Ann_Lee-4/clip4/track00/000002.png");
+    assert!(tracks.join(rows[3].rsplit(',').next().unwrap()).exists(), "the path names the exported frame: {}", rows[3]);
+
+    // Nothing is overwritten: the same command again is refused before it writes anything.
+    let again = fabnet(&args);
+    assert_one_line_error(&again, "already exists: give a new file name");
+    let out = fabnet(&["project", file.to_str().unwrap(), "--tracks", tracks.to_str().unwrap()]);
+    assert_one_line_error(&out, "is not empty");
+
+    // One changed byte, and the file is refused as damaged.
+    let mut damaged = bytes;
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x01;
+    let bad = root.join("damaged.fabnetproj");
+    std::fs::write(&bad, &damaged).unwrap();
+    assert_one_line_error(&fabnet(&["project", bad.to_str().unwrap()]), "the project file is damaged");
+    assert_one_line_error(&fabnet(&["project", weights_out.to_str().unwrap()]), "this is a weights file, not a project");
+}

@@ -28,4 +28,4 @@ pub use head::to_head;
 pub use linear::{Lambda, Probe};
 pub use metrics::Score;
 pub use task::{Rect, Task, TaskKind};
-pub use teach::{Attribute, Taught, TeachReport, teach};
+pub use teach::{Attribute, Taught, TeachReport, answer, class_names, teach};

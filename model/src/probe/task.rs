@@ -57,7 +57,7 @@ impl Task {
                 format!("{} {points} landmarks (x0, y0, x1, y1, ...) in [0, 1] of the input image", self.name)
             }
             TaskKind::Pose => format!("{} head pose: roll, pitch, yaw in degrees", self.name),
-            TaskKind::Classes { names } => format!("{} class scores (largest wins): {}", self.name, names.join(", ")),
+            TaskKind::Classes { names } => format!("{} {}{}", self.name, super::teach::CLASS_SCORES, names.join(", ")),
             TaskKind::Regression { names } => format!("{}: {}", self.name, names.join(", ")),
         }
     }

@@ -25,6 +25,45 @@ impl Attribute {
     }
 }
 
+impl Attribute {
+    /// The attribute a user typed: a name, and classes separated by commas (none: a number).
+    pub fn parse(name: &str, classes: &str) -> Result<Self, String> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("give the attribute a name".into());
+        }
+        let classes: Vec<String> = classes.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+        if classes.len() == 1 {
+            return Err("a class attribute needs two classes or more (or none, for a number)".into());
+        }
+        if (1..classes.len()).any(|i| classes[..i].contains(&classes[i])) {
+            return Err("each class needs its own name".into());
+        }
+        Ok(Self { name: name.to_string(), classes })
+    }
+}
+
+/// The class names a class head's description (`Task::describe_outputs`) lists, in order.
+pub fn class_names(head_task: &str) -> Option<Vec<String>> {
+    let (_, names) = head_task.split_once(CLASS_SCORES)?;
+    Some(names.split(", ").map(str::to_string).collect())
+}
+
+/// What `describe_outputs` writes before a class head's names.
+pub(crate) const CLASS_SCORES: &str = "class scores (largest wins): ";
+
+/// A head's answer in words: the class with the largest score (and the scores), or the values.
+pub fn answer(head_task: &str, values: &[f32]) -> String {
+    match class_names(head_task).filter(|n| n.len() == values.len()) {
+        Some(names) => {
+            let best = (0..values.len()).max_by(|&a, &b| values[a].total_cmp(&values[b])).unwrap_or(0);
+            let scores: Vec<String> = names.iter().zip(values).map(|(n, v)| format!("{n} {v:.2}")).collect();
+            format!("{} (scores: {})", names[best], scores.join(", "))
+        }
+        None => values.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", "),
+    }
+}
+
 /// How a taught attribute scored, for the page: `metric` is "accuracy" or "mae".
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TeachReport {
@@ -163,6 +202,28 @@ fn accumulate(total: &mut Option<Score>, fold: Score, share: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_heads_answer_names_the_class() {
+        let attribute = Attribute::parse(" mood ", "smiling, neutral,").unwrap();
+        assert_eq!(attribute, Attribute { name: "mood".into(), classes: vec!["smiling".into(), "neutral".into()] });
+        let described = attribute.task().describe_outputs();
+        assert_eq!(class_names(&described).unwrap(), ["smiling", "neutral"]);
+        assert_eq!(answer(&described, &[0.2, 0.9]), "neutral (scores: smiling 0.20, neutral 0.90)");
+        // A value head, or scores that do not match the names: the numbers.
+        let mouth = Attribute::parse("mouth open", "").unwrap();
+        assert!(mouth.classes.is_empty());
+        assert_eq!(class_names(&mouth.task().describe_outputs()), None);
+        assert_eq!(answer(&mouth.task().describe_outputs(), &[0.25]), "0.250");
+        assert_eq!(answer(&described, &[0.25]), "0.250");
+    }
+
+    #[test]
+    fn typed_attributes_are_checked() {
+        assert!(Attribute::parse("  ", "a, b").unwrap_err().contains("name"));
+        assert!(Attribute::parse("mood", "smiling").unwrap_err().contains("two classes"));
+        assert!(Attribute::parse("mood", "a, b, a").unwrap_err().contains("its own name"));
+    }
 
     /// Frames of "clips": a per-clip direction plus drift along the clip and noise.
     fn clip(direction: u64, n: usize) -> Vec<Vec<f32>> {

@@ -4,6 +4,7 @@ mod eval;
 mod faces;
 mod label;
 mod prepare;
+mod project;
 mod projection;
 mod train;
 mod video;
@@ -115,6 +116,9 @@ enum Command {
     /// Probe labels for face tracks from the built-in detector (five landmarks, head pose), on
     /// the network's view of each frame, split by time within tracks and across videos.
     Label(label::LabelArgs),
+    /// What a project file from the app holds (clips, weights, attributes and their tags); writes
+    /// its face tracks as `train` reads them, its weights, and its tags as CSV.
+    Project(project::ProjectArgs),
     /// Measure encoder throughput, the train step and, given a frame with a face, the detector
     /// and a webcam frame (follow + embed): the same benchmark as the app's "Speed" panel.
     Bench {
@@ -173,6 +177,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Label(args) => label::run(&args),
+        Command::Project(args) => project::run(&args),
         Command::Bench { preset, backend, encoder_batch, train_batch, views, steps, frame, detector } => {
             bench(BenchSpec { preset, encoder_batch, train_batch, source_views: views, repeats: steps }, &backend, frame.as_deref(), detector.as_deref())
         }
