@@ -9,6 +9,7 @@ use std::rc::Rc;
 use fabnet::bench::{BenchReport, BenchSpec};
 use fabnet::face::{DetectEvery, Detection, RgbFrame, WarmPass};
 use fabnet::footprint::DeviceLimits;
+use fabnet::probe::{Attribute, TeachReport};
 use fabnet::weights::WeightsInfo;
 use fabnet_app::EngineWorker;
 use fabnet_app::protocol::{Call, Event, Frame, Reply, Request, TrainRequest, TrainUpdate};
@@ -274,6 +275,15 @@ impl Engine {
     pub async fn save_weights(&self) -> Result<Vec<u8>, String> {
         match self.call(Call::SaveWeights).await? {
             Reply::Weights(w) => Ok(w),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Fit `attribute` on the tagged faces' embeddings and make it the model's head. The page
+    /// then stores the new weights (`weights::head_changed`).
+    pub async fn teach(&self, attribute: Attribute, embeddings: Vec<Vec<f32>>, targets: Vec<Vec<f32>>) -> Result<(TeachReport, WeightsInfo), String> {
+        match self.call(Call::Teach { attribute, embeddings, targets }).await? {
+            Reply::Taught { report, info } => Ok((report, info)),
             other => Err(unexpected(other)),
         }
     }

@@ -161,6 +161,21 @@ pub async fn refresh(engine: &Engine, clips: RwSignal<Vec<ClipView>>) {
     }
 }
 
+/// Mark the embeddings that the weights `from` made as made by `to`, and store their clips:
+/// for a change of weights that leaves the encoder as it was (a new head).
+pub async fn restamp(clips: RwSignal<Vec<ClipView>>, from: &str, to: &str) {
+    let made_by = |c: &ClipView| matches!(&c.state, ClipState::Ready { tracks } if tracks.iter().any(|t| t.weights == from));
+    let ids: Vec<usize> = clips.with_untracked(|all| all.iter().filter(|c| made_by(c)).map(|c| c.id).collect());
+    for id in ids {
+        update(clips, id, |c| {
+            if let ClipState::Ready { tracks } = &mut c.state {
+                tracks.iter_mut().filter(|t| t.weights == from).for_each(|t| t.weights = to.to_string());
+            }
+        });
+        persist(clips, id, None).await;
+    }
+}
+
 /// Store a ready clip (its crops, embeddings and, when given, its first frame); a failure is
 /// shown on its card, and a success clears an earlier one.
 async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<&RgbFrame>) {
@@ -189,6 +204,33 @@ async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<
     });
 }
 
+/// A stored clip as the page shows it (its embeddings as they were: `refresh` redoes stale
+/// ones), and what it was read from (its first frame).
+fn stored_view(c: &StoredClip, size: usize, note: Option<String>) -> Result<(ClipView, ClipSource), String> {
+    let mut tracks = Vec::new();
+    for t in &c.tracks {
+        let weights = t.weights.clone().unwrap_or_default();
+        tracks.push(TrackView::unembedded(size, t.frame_index.clone(), t.crops()?, t.embeddings.clone(), weights, t.manual)?);
+    }
+    let first = c.first_frame.as_ref().and_then(|f| f.to_rgb().ok());
+    let view = ClipView {
+        id: c.id,
+        version: 0,
+        name: c.name.clone(),
+        frames: c.frames,
+        fps: c.fps,
+        detect_every: DEFAULT_DETECT_EVERY,
+        searched: None,
+        duration: None,
+        note,
+        problem: None,
+        reembedding: None,
+        decoder: None,
+        state: ClipState::Ready { tracks },
+    };
+    Ok((view, ClipSource { file: None, first, cancel: Rc::default() }))
+}
+
 /// The clips stored by an earlier visit, as they were; embeddings that other weights made are
 /// to be embedded again (`refresh`), and the explorer leaves them out until then. Entries that
 /// cannot be read are reported and left in storage as they are (their ids are not reused).
@@ -199,33 +241,13 @@ async fn restore(engine: &Engine, clips: RwSignal<Vec<ClipView>>, sources: Sourc
         next_id.set_value(next_id.get_value().max(id + 1));
     }
     for c in stored.clips {
-        let mut tracks = Vec::new();
-        for t in &c.tracks {
-            let weights = t.weights.clone().unwrap_or_default();
-            tracks.push(TrackView::unembedded(size, t.frame_index.clone(), t.crops()?, t.embeddings.clone(), weights, t.manual)?);
-        }
-        let first = c.first_frame.as_ref().and_then(|f| f.to_rgb().ok());
-        sources.update_value(|s| {
-            s.insert(c.id, ClipSource { file: None, first, cancel: Rc::default() });
-        });
-        next_id.set_value(next_id.get_value().max(c.id + 1));
         let note =
             stored.upgraded.contains(&c.id).then(|| "stored by an earlier version of this app: embedded again and stored in the current format".to_string());
-        let view = ClipView {
-            id: c.id,
-            version: 0,
-            name: c.name.clone(),
-            frames: c.frames,
-            fps: c.fps,
-            detect_every: DEFAULT_DETECT_EVERY,
-            searched: None,
-            duration: None,
-            note,
-            problem: None,
-            reembedding: None,
-            decoder: None,
-            state: ClipState::Ready { tracks },
-        };
+        let (view, source) = stored_view(&c, size, note)?;
+        sources.update_value(|s| {
+            s.insert(c.id, source);
+        });
+        next_id.set_value(next_id.get_value().max(c.id + 1));
         clips.update(|all| all.push(view));
     }
     let unreadable = (!stored.unreadable.is_empty()).then(|| {
@@ -496,10 +518,35 @@ async fn process(engine: Rc<Engine>, id: usize, clips: RwSignal<Vec<ClipView>>, 
 }
 
 #[component]
-pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>) -> impl IntoView {
+pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<Vec<ClipView>>, opened: RwSignal<Option<Vec<StoredClip>>>) -> impl IntoView {
     let sources: Sources = StoredValue::new_local(HashMap::new());
     let next_id = StoredValue::new(0usize);
     let problem = RwSignal::new(None::<String>);
+    // A project was opened (and is stored): its clips replace these.
+    Effect::new(move |_| {
+        let Some(opened_clips) = opened.get() else { return };
+        opened.set(None);
+        let Some(engine) = engine.get_untracked() else { return };
+        sources.update_value(|s| {
+            s.values().for_each(|source| source.cancel.set(true));
+            s.clear();
+        });
+        let mut views = Vec::new();
+        for c in &opened_clips {
+            match stored_view(c, engine.input_size(), None) {
+                Ok((view, source)) => {
+                    sources.update_value(|s| {
+                        s.insert(c.id, source);
+                    });
+                    next_id.set_value(next_id.get_value().max(c.id + 1));
+                    views.push(view);
+                }
+                Err(e) => problem.set(Some(format!("{}: {e}", c.name))),
+            }
+        }
+        clips.set(views);
+        spawn_local(async move { refresh(&engine, clips).await });
+    });
     let fps = RwSignal::new(DEFAULT_FPS);
     let detect_every = RwSignal::new(DEFAULT_DETECT_EVERY);
     // Once the model is there: bring back what an earlier visit stored, then start the clips

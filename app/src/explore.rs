@@ -3,7 +3,7 @@
 //! converge), coloured by clip, with its crop on hover; clicking a point lists its nearest
 //! neighbours by cosine similarity across all clips. The webcam's face moves live in the PCA
 //! plane. A face picked as source can be driven by any other frame's embedding through the
-//! decoders (re-synthesis).
+//! decoders (re-synthesis), and faces tagged to teach an attribute (`teach`).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::clips::{ClipState, ClipView};
 use crate::layouts::Layouts;
 use crate::projector::ProjectorExport;
 use crate::puppet::{self, PuppetSource};
+use crate::teach::{TeachPanel, Teaching};
 
 const WIDTH: f32 = 520.0;
 const HEIGHT: f32 = 320.0;
@@ -30,6 +31,8 @@ const NEIGHBOURS: usize = 6;
 #[derive(Clone, Debug)]
 pub(crate) struct Point {
     clip: usize,
+    /// The clip's id (`ClipView::id`), which tags refer to.
+    pub clip_id: usize,
     pub clip_name: String,
     /// Track number across all clips.
     track: usize,
@@ -40,8 +43,8 @@ pub(crate) struct Point {
     pub seconds: f64,
     /// Place of the frame in its clip, 0 (first) to 1 (last).
     time: f32,
-    label: String,
-    thumb: String,
+    pub label: String,
+    pub thumb: String,
     pub embedding: Vec<f32>,
     /// The track's crops and this frame's place in them.
     pub crops: Arc<Vec<RgbFrame>>,
@@ -63,6 +66,13 @@ impl PartialEq for Point {
     }
 }
 
+impl Point {
+    /// Which face this is, as a tag names it: clip id, track in the clip from 0, frame index.
+    pub fn face(&self) -> (usize, usize, usize) {
+        (self.clip_id, self.track_in_clip - 1, self.frame - 1)
+    }
+}
+
 fn points(clips: &[ClipView], current: &str) -> Vec<Point> {
     let mut out = Vec::new();
     let mut track_number = 0;
@@ -76,6 +86,7 @@ fn points(clips: &[ClipView], current: &str) -> Vec<Point> {
             for (index, ((frame, thumb), embedding)) in track.frame_index.iter().zip(&track.thumbs).zip(&track.embeddings).enumerate() {
                 out.push(Point {
                     clip: c,
+                    clip_id: clip.id,
                     clip_name: clip.name.clone(),
                     track: track_number - 1,
                     track_in_clip: k + 1,
@@ -206,6 +217,8 @@ pub fn Explorer(
     live: RwSignal<Option<Vec<f32>>>,
     engine: Signal<Option<Rc<Engine>>, LocalStorage>,
     puppet: RwSignal<Option<PuppetSource>>,
+    teaching: RwSignal<Teaching>,
+    about: RwSignal<String>,
 ) -> impl IntoView {
     let current = move || engine.get().map(|e| e.current_weights()).unwrap_or_default();
     // What the plot shows changes only when a ready clip does (not on another clip's progress
@@ -466,6 +479,7 @@ pub fn Explorer(
             <ProjectorExport all=all engine=engine />
             {neighbours}
             <Resynthesis source=source driven=driven all=all puppet=puppet />
+            <TeachPanel all=all selected=selected engine=engine teaching=teaching about=about clips=clips />
         </section>
     }
 }

@@ -11,6 +11,7 @@ use crate::client::{self, Engine};
 use crate::clips::{self, ClipView, Clips};
 use crate::explore::Explorer;
 use crate::privacy::PrivacyCheck;
+use crate::project::{PageState, ProjectPanel};
 use crate::speed::SpeedPanel;
 use crate::storage;
 use crate::training::{TrainLog, TrainPanel};
@@ -50,6 +51,12 @@ pub fn App() -> impl IntoView {
     // The face the webcam drives (picked in the explorer).
     let puppet = RwSignal::new(None::<crate::puppet::PuppetSource>);
     let log = RwSignal::new(TrainLog::default());
+    // The attributes being taught, and their tags (stored by the Teach panel).
+    let teaching = RwSignal::new(crate::teach::Teaching::default());
+    let settings = RwSignal::new(fabnet_app::protocol::TrainSettings::default());
+    // The clips of a project just opened, for the clips panel to show in place of its own.
+    let opened = RwSignal::new(None::<Vec<storage::StoredClip>>);
+    let project_page = PageState { clips, opened, teaching, settings, about };
     let notice = RwSignal::new(None::<String>);
     // How this browser keeps what the page stores, in words (asked once the engine is up).
     let kept = RwSignal::new(None::<String>);
@@ -120,6 +127,7 @@ pub fn App() -> impl IntoView {
             match storage::clear().await {
                 Ok(()) => {
                     clips.set(Vec::new());
+                    teaching.set(Default::default());
                     notice.set(Some("Cleared: nothing of yours is stored in this browser any more. Reload to start from the default weights.".into()));
                 }
                 Err(e) => notice.set(Some(e)),
@@ -149,6 +157,7 @@ pub fn App() -> impl IntoView {
                         <p data-testid="model-ready">"Model and face detector ready on WebGPU, in a worker."
                             " " <button class="quiet" data-testid="clear-all" on:click=clear_all>"Clear all stored data"</button></p>
                         <WarmLine state=warmed />
+                        <ProjectPanel engine=engine_signal page=project_page />
                         <details class="about" data-testid="about-weights">
                             <summary>"About these weights"</summary>
                             <p data-testid="about-text">{move || about.get()}</p>
@@ -160,12 +169,12 @@ pub fn App() -> impl IntoView {
                 }}
                 {move || notice.get().map(|n| view! { <p class="notice" data-testid="notice">{n}</p> })}
             </section>
-            <Clips engine=engine_signal clips=clips />
-            <TrainPanel engine=engine_signal clips=clips log=log about=about />
+            <Clips engine=engine_signal clips=clips opened=opened />
+            <TrainPanel engine=engine_signal clips=clips log=log about=about settings=settings />
             // The webcam beside the explorer: its face is the moving point there.
             <div class="side-by-side">
                 <WebcamPanel engine=engine_signal embedding=live puppet=puppet />
-                <Explorer clips=clips live=live engine=engine_signal puppet=puppet />
+                <Explorer clips=clips live=live engine=engine_signal puppet=puppet teaching=teaching about=about />
             </div>
             <SpeedPanel engine=engine_signal />
         </main>

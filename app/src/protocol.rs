@@ -5,7 +5,7 @@
 use fabnet::bench::{BenchReport, BenchSpec};
 use fabnet::face::{Detection, RgbFrame, WarmPass};
 use fabnet::footprint::DeviceLimits;
-use fabnet::probe::FineTuneCheck;
+use fabnet::probe::{Attribute, FineTuneCheck, TeachReport};
 use fabnet::weights::WeightsInfo;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,13 @@ pub enum Call {
         name: String,
     },
     SaveWeights,
+    /// Fit `attribute` on the embeddings of the faces the user tagged (`targets`: a class index,
+    /// or the value) and make it the model's linear head.
+    Teach {
+        attribute: Attribute,
+        embeddings: Vec<Vec<f32>>,
+        targets: Vec<Vec<f32>>,
+    },
     Train(TrainRequest),
     Pause,
     Resume,
@@ -109,6 +116,11 @@ pub enum Reply {
     },
     Image(Vec<f32>),
     Weights(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// How the attribute scored, and what the model (now with its head) is.
+    Taught {
+        report: TeachReport,
+        info: WeightsInfo,
+    },
     Reach(Reach),
     Bench(BenchReport),
     Done,

@@ -90,16 +90,17 @@ fn number_field<T: std::str::FromStr + ToString + 'static>(
     testid: &'static str,
     settings: RwSignal<TrainSettings>,
     disabled: impl Fn() -> bool + Send + Sync + 'static,
-    get: impl Fn(&TrainSettings) -> T,
+    get: impl Fn(&TrainSettings) -> T + Send + Sync + 'static,
     set: impl Fn(&mut TrainSettings, T) + Send + Sync + 'static,
 ) -> impl IntoView {
-    let value = settings.with_untracked(|s| get(s).to_string());
+    // Follows the settings (an opened project sets them).
+    let value = move || settings.with(|s| get(s).to_string());
     let change = move |ev: leptos::ev::Event| {
         if let Some(v) = number::<T>(&ev) {
             settings.update(|s| set(s, v));
         }
     };
-    view! { <label>{label}" "<input type="text" size="6" data-testid=testid value=value on:change=change prop:disabled=disabled /></label> }
+    view! { <label>{label}" "<input type="text" size="6" data-testid=testid prop:value=value on:change=change prop:disabled=disabled /></label> }
 }
 
 #[component]
@@ -108,8 +109,8 @@ pub fn TrainPanel(
     clips: RwSignal<Vec<ClipView>>,
     log: RwSignal<TrainLog>,
     about: RwSignal<String>,
+    settings: RwSignal<TrainSettings>,
 ) -> impl IntoView {
-    let settings = RwSignal::new(TrainSettings::default());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let download = RwSignal::new(None::<(String, String, usize)>);
@@ -211,8 +212,6 @@ pub fn TrainPanel(
         });
     };
 
-    let s0 = settings.get_untracked();
-
     view! {
         <section class="panel train">
             <h2>"Train"</h2>
@@ -223,28 +222,28 @@ pub fn TrainPanel(
                         let v = event_target_value(&ev);
                         settings.update(|s| s.preset = if v == "loaded" { None } else { Some(v) });
                     } prop:disabled=running>
-                        <option value="loaded" selected>"the loaded weights (fine-tune)"</option>
-                        <option value="small">"scratch: small preset (64 px)"</option>
-                        <option value="tiny">"scratch: tiny preset (32 px)"</option>
+                        <option value="loaded" prop:selected=move || settings.with(|s| s.preset.is_none())>"the loaded weights (fine-tune)"</option>
+                        <option value="small" prop:selected=move || settings.with(|s| s.preset.as_deref() == Some("small"))>"scratch: small preset (64 px)"</option>
+                        <option value="tiny" prop:selected=move || settings.with(|s| s.preset.as_deref() == Some("tiny"))>"scratch: tiny preset (32 px)"</option>
                     </select>
                 </label>
                 {number_field("steps", "train-steps", settings, running, |s| s.steps, |s, v| s.steps = v)}
                 {number_field("batch", "train-batch", settings, running, |s| s.batch_size, |s, v| s.batch_size = v)}
                 {number_field("learning rate", "train-lr", settings, running, |s| s.learning_rate, |s, v| s.learning_rate = v)}
                 {number_field("source views", "train-views", settings, running, |s| s.source_views, |s, v| s.source_views = v)}
-                <label><input type="checkbox" data-testid="train-curriculum" prop:checked=s0.curriculum
+                <label><input type="checkbox" data-testid="train-curriculum" prop:checked=move || settings.with(|s| s.curriculum)
                     on:change=move |ev| settings.update(|s| s.curriculum = event_target_checked(&ev)) prop:disabled=running />" curriculum"</label>
             </div>
             <details class="under-the-hood">
                 <summary>"Under the hood"</summary>
                 <div class="settings">
-                    <label><input type="checkbox" data-testid="train-adam" prop:checked=s0.adam
+                    <label><input type="checkbox" data-testid="train-adam" prop:checked=move || settings.with(|s| s.adam)
                         on:change=move |ev| settings.update(|s| s.adam = event_target_checked(&ev)) prop:disabled=running />" Adam (otherwise SGD with momentum 0.9, as the paper)"</label>
                     {number_field("validate every (steps)", "train-validate-every", settings, running, |s| s.validate_every, |s, v| s.validate_every = v)}
                     {number_field("curriculum patience (validations)", "train-patience", settings, running, |s| s.patience, |s, v| s.patience = v)}
-                    <label><input type="checkbox" data-testid="train-jitter" prop:checked=s0.jitter
+                    <label><input type="checkbox" data-testid="train-jitter" prop:checked=move || settings.with(|s| s.jitter)
                         on:change=move |ev| settings.update(|s| s.jitter = event_target_checked(&ev)) prop:disabled=running />" crop jitter (the paper's)"</label>
-                    <label><input type="checkbox" data-testid="train-two-stages" prop:checked=s0.two_stages
+                    <label><input type="checkbox" data-testid="train-two-stages" prop:checked=move || settings.with(|s| s.two_stages)
                         on:change=move |ev| settings.update(|s| s.two_stages = event_target_checked(&ev)) prop:disabled=running />" the paper's two stages (first half: one source view; second half: the source views above, flow decoder frozen)"</label>
                     {number_field("seed", "train-seed", settings, running, |s| s.seed, |s, v| s.seed = v)}
                 </div>

@@ -211,6 +211,8 @@ fn HeadView(task: String, picture: String, values: Vec<f32>) -> impl IntoView {
         .into_any()
     } else if task.contains("roll, pitch, yaw") && values.len() == 3 {
         view! { <p class="pose">{format!("roll {:.1}°, pitch {:.1}°, yaw {:.1}°", values[0], values[1], values[2])}</p> }.into_any()
+    } else if fabnet::probe::class_names(&task).is_some() {
+        view! { <p class="class-answer" data-testid="head-answer">{fabnet::probe::answer(&task, &values)}</p> }.into_any()
     } else {
         view! { <p>{values.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ")}</p> }.into_any()
     };

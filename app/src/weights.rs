@@ -52,3 +52,16 @@ pub async fn changed(
     clips::refresh(engine, clips).await;
     stored.map_err(|e| format!("the new weights are in use, but {e}: after a reload the previous ones would be back"))
 }
+
+/// The engine's model has a new linear head, its encoder as it was: say so and store the
+/// weights. The clips' embeddings are kept, marked as the new file's: the unchanged encoder
+/// would make the very same values again.
+pub async fn head_changed(engine: &Engine, info: WeightsInfo, about: RwSignal<String>, clips: RwSignal<Vec<ClipView>>) -> Result<(), String> {
+    about.set(describe(&info));
+    let before = engine.weights_id();
+    let bytes = engine.save_weights().await?;
+    let now = id(&bytes);
+    engine.set_info(info, now.clone());
+    clips::restamp(clips, &before, &now).await;
+    storage::save_weights(&bytes).await.map_err(|e| format!("the head is in use, but {e}: after a reload the previous weights would be back"))
+}

@@ -777,8 +777,138 @@ def main():
         set_field("train-batch", most)
         wait_for(driver, "a batch within the bound", lambda d: "would not fit" not in testid(d, "train-bounds")[0].text)
 
+    def points_of(clip):
+        return [e for e in testid(driver, "explore-point")
+                if e.find_element(By.TAG_NAME, "title").get_attribute("textContent").startswith(clip + " · ")]
+
+    def select_point(point):
+        driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", point)
+
+    def newest_download(suffix, before):
+        """The file a download button just saved (Chrome numbers a second one: 'name (1).ext')."""
+        downloads = os.path.join(tmp, "downloads")
+        def saved(d):
+            files = [f for f in os.listdir(downloads) if f.endswith(suffix) and f not in before]
+            return files and not [f for f in os.listdir(downloads) if f.endswith(".crdownload")] and os.path.join(downloads, files[0])
+        return wait_for(driver, f"the downloaded {suffix}", saved)
+
+    def head_answer_of(weights, face):
+        png = os.path.join(tmp, "tagged-face.png")
+        with open(png, "wb") as f:
+            f.write(base64.b64decode(face.get_attribute("src").split(",", 1)[1]))
+        out = subprocess.run([FABNET, "embed", "--weights", weights, png], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.splitlines()[0]).get("head")
+
+    def an_attribute_is_taught_from_tags():
+        # Two people as two classes: every face of the man in carphone tagged "man", every face
+        # of Lenna "woman"; the probe, scored by cross-validation, becomes the weights' head.
+        about_text = lambda d: testid(d, "about-text")[0].get_attribute("textContent")
+        # Lenna again (her clip was removed by an earlier check), beside the man in carphone.
+        if not points_of("lenna-pan.mp4"):
+            upload_at(os.path.join(tmp, "lenna-pan.mp4"), 10)
+            finished_card("lenna-pan.mp4", "lenna-pan.mp4's tracks")
+        driver.execute_script("document.querySelector('[data-testid=teach]').scrollIntoView()")
+        set_field("teach-new-name", "person")
+        set_field("teach-new-classes", "man, woman")
+        testid(driver, "teach-add")[0].click()
+        faces = {}
+        for clip, cls in [("carphone_pristine.mp4", 0), ("lenna-pan.mp4", 1)]:
+            points = wait_for(driver, f"{clip}'s faces", lambda d: points_of(clip))
+            faces[clip] = len(points)
+            select_point(points[len(points) // 2])
+            wait_for(driver, "the tag buttons", lambda d: [b for b in testid(d, "teach-tag-clip") if b.get_attribute("data-class") == str(cls)])[0].click()
+        tagged = wait_for(driver, "the tags counted", lambda d: int(testid(d, "teach-counts")[0].get_attribute("data-tags")) == sum(faces.values()) and testid(d, "teach-counts")[0].text)
+        assert "man: " in tagged and "woman: " in tagged, tagged
+        testid(driver, "teach-fit")[0].click()
+        score = wait_for(driver, "the fit's score", lambda d: testid(d, "teach-score"))[0]
+        metric, accuracy, baseline = score.get_attribute("data-metric"), float(score.get_attribute("data-score")), float(score.get_attribute("data-baseline"))
+        print(f"     person (man {faces['carphone_pristine.mp4']} faces / woman {faces['lenna-pan.mp4']}): {score.text}")
+        assert metric == "accuracy" and accuracy > baseline and accuracy >= 0.9, (metric, accuracy, baseline)
+        wait_for(driver, "the head in the about text", lambda d: "person class scores (largest wins): man, woman" in about_text(d))
+        # The selected face (Lenna's) answered by the head, in the page and in fabnet embed on the
+        # downloaded weights.
+        prediction = wait_for(driver, "the head's answer", lambda d: testid(d, "teach-prediction"))[0]
+        page = json.loads(prediction.get_attribute("data-values"))
+        assert "woman" in prediction.text, prediction.text
+        before = set(os.listdir(os.path.join(tmp, "downloads")))
+        testid(driver, "weights-download")[0].click()
+        weights = newest_download(".fabnet", before)
+        native = head_answer_of(weights, testid(driver, "teach-face")[0])
+        worst = max(abs(a - b) for a, b in zip(page, native))
+        print(f"     head scores, page {page} vs fabnet embed {native}: max difference {worst:.2e}")
+        assert len(page) == len(native) == 2 and worst <= 1e-3, (page, native)
+        driver.execute_script("document.querySelector('[data-testid=teach]').scrollIntoView()")
+        shot(driver, "5c-teach")
+        # A second attribute, a number: six of the man's faces tagged with values.
+        set_field("teach-new-name", "openness")
+        set_field("teach-new-classes", "")
+        testid(driver, "teach-add")[0].click()
+        for k in range(6):
+            select_point(points_of("carphone_pristine.mp4")[k * 5])
+            set_field("teach-value", k / 5)
+            wait_for(driver, "the tag button", lambda d: testid(d, "teach-tag-face"))[0].click()
+            wait_for(driver, "the tag counted", lambda d: int(testid(d, "teach-counts")[0].get_attribute("data-tags")) == k + 1)
+        testid(driver, "teach-fit")[0].click()
+        score = wait_for(driver, "the value's score", lambda d: testid(d, "teach-score") and testid(d, "teach-score")[0].get_attribute("data-metric") == "mae" and testid(d, "teach-score")[0])
+        print(f"     openness (6 faces): {score.text}")
+        wait_for(driver, "the value head in use", lambda d: "openness: openness" in about_text(d))
+        # Switching back fits the first attribute again from its tags.
+        Select(testid(driver, "teach-attribute")[0]).select_by_visible_text("person")
+        wait_for(driver, "the first attribute's head again", lambda d: "person class scores" in about_text(d) and "in the weights' head" in testid(d, "teach-head")[0].text)
+        # A name already taken is refused, with the reason.
+        set_field("teach-new-name", "person")
+        testid(driver, "teach-add")[0].click()
+        problem = wait_for(driver, "a refused name", lambda d: testid(d, "teach-problem"))[0].text
+        assert "already" in problem, problem
+
+    def a_project_is_saved_and_opened():
+        # Everything on the page in one file, read by the CLI too; a damaged copy is refused with
+        # the page untouched; opened after "clear all", everything is back.
+        about_text = lambda d: testid(d, "about-text")[0].get_attribute("textContent")
+        tracks = [t.get_attribute("data-frames") for t in testid(driver, "face-track")]
+        points = len(testid(driver, "explore-point"))
+        tags = testid(driver, "teach-counts")[0].get_attribute("data-tags")
+        about = about_text(driver)
+        before = set(os.listdir(os.path.join(tmp, "downloads")))
+        driver.execute_script("document.querySelector('[data-testid=project]').scrollIntoView()")
+        testid(driver, "project-save")[0].click()
+        project = newest_download(".fabnetproj", before)
+        print(f"     {testid(driver, 'project-message')[0].text}")
+        exported = os.path.join(tmp, "project-tracks")
+        out = subprocess.run([FABNET, "project", project, "--tracks", exported, "--labels", os.path.join(tmp, "labels.csv")],
+                             capture_output=True, text=True, check=True).stdout
+        assert "carphone_pristine.mp4" in out and "person" in out, out
+        folders = [os.path.join(r) for r, dirs, files in os.walk(exported) if any(f.endswith(".png") for f in files)]
+        assert len(folders) == len(tracks), f"{len(folders)} track folders for {len(tracks)} tracks"
+        data = open(project, "rb").read()
+        damaged = os.path.join(tmp, "damaged.fabnetproj")
+        middle = len(data) // 2
+        open(damaged, "wb").write(data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1:])
+        driver.execute_script("window.confirm = () => true")
+        testid(driver, "project-open")[0].send_keys(damaged)
+        error = wait_for(driver, "an error for damaged.fabnetproj", lambda d: [e for e in testid(d, "error") if "damaged.fabnetproj" in e.text])[0].text
+        assert "damaged" in error, error
+        assert [t.get_attribute("data-frames") for t in testid(driver, "face-track")] == tracks and about_text(driver) == about
+        testid(driver, "clear-all")[0].click()
+        wait_for(driver, "everything cleared", lambda d: not testid(d, "face-track"))
+        testid(driver, "project-open")[0].send_keys(project)
+        message = wait_for(driver, "the project opened", lambda d: [e.text for e in testid(d, "project-message") if e.text.startswith("Opened")])[0]
+        print(f"     {message}")
+        wait_for(driver, "the project's tracks", lambda d: [t.get_attribute("data-frames") for t in testid(d, "face-track")] == tracks)
+        wait_for(driver, "the project's faces in the explorer", lambda d: len(testid(d, "explore-point")) == points and not testid(d, "clip-reembed"))
+        assert testid(driver, "teach-counts")[0].get_attribute("data-tags") == tags
+        assert about_text(driver) == about, (about_text(driver), about)
+        thumb = driver.find_elements(By.CSS_SELECTOR, "[data-testid=face-track] img[data-embedding]")[2]
+        app = json.loads(thumb.get_attribute("data-embedding"))
+        native = embed_natively(thumb)
+        worst = max(abs(a - b) for a, b in zip(app, native))
+        assert len(app) == len(native) and worst <= 1e-3, f"an opened embedding differs from the weights' by {worst}"
+        driver.execute_script("document.querySelector('[data-testid=project]').scrollIntoView()")
+        shot(driver, "7c-project-opened")
+
     def reload_keeps_everything():
         tracks = [t.get_attribute("data-frames") for t in testid(driver, "face-track")]
+        tags = testid(driver, "teach-counts")[0].get_attribute("data-tags")
         # Beside the app's own entries: a clip stored by the app before schema versions (three
         # real face crops), one damaged entry and one from a later schema.
         raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", os.path.join(DATA, "carphone_pristine.mp4"), "-vf",
@@ -797,6 +927,7 @@ def main():
         restored = wait_for(driver, "the stored clips", lambda d: len(testid(d, "face-track")) == len(tracks) + 1
                             and [t.get_attribute("data-frames") for t in testid(d, "face-track")])
         assert restored == tracks + ["3"], f"the same tracks, and the old clip's: {restored}"
+        wait_for(driver, "the tags back", lambda d: testid(d, "teach-counts") and testid(d, "teach-counts")[0].get_attribute("data-tags") == tags)
         old = wait_for(driver, "the old clip", lambda d: card("before-versions.mp4"))
         assert "earlier version" in old.find_element(By.CSS_SELECTOR, "[data-testid=clip-note]").text
         # Unreadable entries are reported and left as they were.
@@ -840,6 +971,10 @@ def main():
         timing = testid(driver, "webcam-timing")[0].text
         print(f"     webcam: {fps:.1f} frames/s on SwiftShader; last frame: {timing}")
         assert testid(driver, "explore-live"), "the webcam's face is placed in the explorer"
+        # The head taught in the explorer answers for the webcam's face, by the class's name.
+        answer = wait_for(driver, "the head's answer", lambda d: testid(d, "head-answer"))[0].text
+        assert answer.startswith("man") or answer.startswith("woman"), answer
+        print(f"     the taught head on the webcam: {answer}")
         shot(driver, "6-webcam")
         # Puppeteering: a face picked in the explorer, driven live by the webcam's face.
         ActionChains(driver).move_to_element(testid(driver, "explore-point")[3]).click().perform()
@@ -913,8 +1048,10 @@ def main():
     check("downloaded weights embed the same in fabnet embed", downloaded_weights_embed_the_same)
     check("a file that is not weights is refused, the model stays", bad_weights_are_refused)
     check("the authors' checkpoints (.pth, zip and legacy) load in the page", authors_checkpoints_load_in_the_page)
+    check("an attribute is taught from tags, and the downloaded weights carry it", an_attribute_is_taught_from_tags)
     check("the webcam embeds live, and drives a face picked in the explorer", webcam_embeds_live)
     check("the device's speed is measured in the worker", device_speed_is_measured)
+    check("a project is saved, refused when damaged, and opened after clear all", a_project_is_saved_and_opened)
     check("a reload keeps clips and weights; clear all removes them", reload_keeps_everything)
     driver.quit()
     server.shutdown()

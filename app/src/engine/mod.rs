@@ -145,6 +145,19 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
             };
             weights::to_bytes_async(&model(e), &info).await.map(Reply::Weights).map_err(|e| e.to_string())
         }
+        Call::Teach { attribute, embeddings, targets } => {
+            // A run ends by replacing the model, which would drop the head.
+            if training.is_some() {
+                return Err("stop training before teaching an attribute".into());
+            }
+            let task = attribute.task();
+            let taught = fabnet::probe::teach(&task, &embeddings, &targets)?;
+            let head = fabnet::probe::to_head(&taught.probe, &e.device)?;
+            e.model = e.model.clone().with_head(Some(head));
+            e.info.head_outputs = Some(taught.probe.outputs());
+            e.info.head_task = Some(task.describe_outputs());
+            Ok(Reply::Taught { report: taught.report(), info: e.info.clone() })
+        }
         Call::Train(request) => {
             if training.is_some() {
                 return Err("training is already running".into());

@@ -1,5 +1,6 @@
 //! What survives a reload, in this browser's IndexedDB: the current weights (after a
-//! fine-tune or a load) and every clip's face crops and embeddings. A clip is a postcard blob
+//! fine-tune or a load), every clip's face crops and embeddings, and the attributes taught
+//! (their tags, beside the weights). A clip is a postcard blob
 //! (crops are bytes; JSON would triple them) behind a header that names its schema version,
 //! so an old or damaged entry is reported and left as it is, never read as something else.
 //! Every write is checked: a full quota or an aborted transaction is an error the page shows.
@@ -18,6 +19,9 @@ const DATABASE: &str = "fabnet";
 const WEIGHTS: &str = "weights";
 const CLIPS: &str = "clips";
 const CURRENT: &str = "current";
+/// The attributes and tags, as JSON (small), in the weights' store.
+const TEACHING: &str = "teaching";
+const TEACHING_SCHEMA: u16 = 1;
 /// Every stored clip starts with these bytes, then its schema version (u16, little-endian).
 const MAGIC: &[u8; 8] = b"fabnetdb";
 const SCHEMA: u16 = 1;
@@ -161,6 +165,34 @@ pub async fn load_weights() -> Result<Option<Vec<u8>>, String> {
     get(WEIGHTS, CURRENT.into()).await
 }
 
+#[derive(Serialize, Deserialize)]
+struct StoredTeaching {
+    schema: u16,
+    attributes: Vec<fabnet::project::TaughtAttribute>,
+    active: Option<usize>,
+}
+
+/// Store the attributes and tags (nothing, once there are none: "clear all" leaves nothing).
+pub async fn save_teaching(teaching: &crate::teach::Teaching) -> Result<(), String> {
+    if teaching.attributes.is_empty() {
+        return delete(WEIGHTS, TEACHING.into()).await;
+    }
+    let stored = StoredTeaching { schema: TEACHING_SCHEMA, attributes: teaching.attributes.clone(), active: teaching.active };
+    let json = serde_json::to_vec(&stored).map_err(|e| format!("cannot encode the tags: {e}"))?;
+    put(WEIGHTS, TEACHING.into(), &json).await
+}
+
+/// The attributes an earlier visit taught; an entry that cannot be read is an error in words.
+pub async fn load_teaching() -> Result<Option<crate::teach::Teaching>, String> {
+    let Some(bytes) = get(WEIGHTS, TEACHING.into()).await? else { return Ok(None) };
+    let stored: StoredTeaching = serde_json::from_slice(&bytes).map_err(|e| format!("the stored tags are damaged ({e})"))?;
+    if stored.schema != TEACHING_SCHEMA {
+        return Err(format!("the stored tags are from another version of this app (schema {})", stored.schema));
+    }
+    let active = stored.active.filter(|&k| k < stored.attributes.len());
+    Ok(Some(crate::teach::Teaching { attributes: stored.attributes, active }))
+}
+
 pub async fn save_clip(clip: &StoredClip) -> Result<(), String> {
     put(CLIPS, (clip.id as f64).into(), &encode_clip(clip)?).await
 }
@@ -172,9 +204,13 @@ pub async fn load_first_frame(id: usize) -> Result<Option<Frame>, String> {
 }
 
 pub async fn delete_clip(id: usize) -> Result<(), String> {
+    delete(CLIPS, (id as f64).into()).await
+}
+
+async fn delete(store: &str, key: JsValue) -> Result<(), String> {
     let db = open().await?;
-    let tx = db.transaction(&[CLIPS], TransactionMode::ReadWrite).map_err(problem("delete"))?;
-    tx.store(CLIPS).map_err(problem("delete"))?.delete((id as f64).into()).await.map_err(problem("delete"))?;
+    let tx = db.transaction(&[store], TransactionMode::ReadWrite).map_err(problem("delete"))?;
+    tx.store(store).map_err(problem("delete"))?.delete(key).await.map_err(problem("delete"))?;
     committed(tx, "delete").await
 }
 
@@ -218,6 +254,35 @@ pub async fn load_clips() -> Result<Stored, String> {
     }
     stored.clips.sort_by_key(|c| c.id);
     Ok(stored)
+}
+
+/// Replace everything stored by an opened project, in one transaction: either all of it is
+/// stored, or nothing changes.
+pub async fn replace_all(weights: &[u8], clips: &[StoredClip], teaching: &crate::teach::Teaching) -> Result<(), String> {
+    let encoded: Vec<(usize, Vec<u8>)> = clips.iter().map(|c| encode_clip(c).map(|b| (c.id, b))).collect::<Result<_, _>>()?;
+    let stored = StoredTeaching { schema: TEACHING_SCHEMA, attributes: teaching.attributes.clone(), active: teaching.active };
+    let teaching = serde_json::to_vec(&stored).map_err(|e| format!("cannot encode the tags: {e}"))?;
+    room_for(weights.len() + teaching.len() + encoded.iter().map(|(_, b)| b.len()).sum::<usize>()).await?;
+    let db = open().await?;
+    let tx = db.transaction(&[WEIGHTS, CLIPS], TransactionMode::ReadWrite).map_err(problem("write"))?;
+    let bytes = |b: &[u8]| -> JsValue { js_sys::Uint8Array::from(b).into() };
+    let written = async {
+        let clip_store = tx.store(CLIPS)?;
+        clip_store.clear().await?;
+        for (id, b) in &encoded {
+            clip_store.put(&bytes(b), Some(&(*id as f64).into())).await?;
+        }
+        let weight_store = tx.store(WEIGHTS)?;
+        weight_store.put(&bytes(weights), Some(&CURRENT.into())).await?;
+        weight_store.put(&bytes(&teaching), Some(&TEACHING.into())).await
+    }
+    .await;
+    // A transaction commits what it did once nothing is pending: a failure part-way aborts it.
+    if let Err(e) = written {
+        let _ = tx.abort().await;
+        return Err(problem("write")(e));
+    }
+    committed(tx, "write").await
 }
 
 /// Remove everything this app stored.
