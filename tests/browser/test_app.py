@@ -785,12 +785,18 @@ def main():
         driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", point)
 
     def newest_download(suffix, before):
-        """The file a download button just saved (Chrome numbers a second one: 'name (1).ext')."""
+        """The file a download button just saved: new, or rewritten since `before` (names and
+        modification times; Chrome may reuse a name or number it: 'name (1).ext')."""
         downloads = os.path.join(tmp, "downloads")
         def saved(d):
-            files = [f for f in os.listdir(downloads) if f.endswith(suffix) and f not in before]
-            return files and not [f for f in os.listdir(downloads) if f.endswith(".crdownload")] and os.path.join(downloads, files[0])
+            names = os.listdir(downloads)
+            files = [f for f in names if f.endswith(suffix) and os.path.getmtime(os.path.join(downloads, f)) > before.get(f, 0)]
+            return files and not [f for f in names if f.endswith(".crdownload")] and os.path.join(downloads, files[0])
         return wait_for(driver, f"the downloaded {suffix}", saved)
+
+    def downloads_now():
+        downloads = os.path.join(tmp, "downloads")
+        return {f: os.path.getmtime(os.path.join(downloads, f)) for f in os.listdir(downloads)}
 
     def head_answer_of(weights, face):
         png = os.path.join(tmp, "tagged-face.png")
@@ -830,7 +836,7 @@ def main():
         prediction = wait_for(driver, "the head's answer", lambda d: testid(d, "teach-prediction"))[0]
         page = json.loads(prediction.get_attribute("data-values"))
         assert "woman" in prediction.text, prediction.text
-        before = set(os.listdir(os.path.join(tmp, "downloads")))
+        before = downloads_now()
         testid(driver, "weights-download")[0].click()
         weights = newest_download(".fabnet", before)
         native = head_answer_of(weights, testid(driver, "teach-face")[0])
@@ -869,7 +875,7 @@ def main():
         points = len(testid(driver, "explore-point"))
         tags = testid(driver, "teach-counts")[0].get_attribute("data-tags")
         about = about_text(driver)
-        before = set(os.listdir(os.path.join(tmp, "downloads")))
+        before = downloads_now()
         driver.execute_script("document.querySelector('[data-testid=project]').scrollIntoView()")
         testid(driver, "project-save")[0].click()
         project = newest_download(".fabnetproj", before)
