@@ -859,6 +859,7 @@ def main():
         print(f"     openness (6 faces): {score.text}")
         wait_for(driver, "the value head in use", lambda d: "openness: openness" in about_text(d))
         # Switching back fits the first attribute again from its tags.
+        wait_for(driver, "the fit stored", lambda d: testid(d, "teach-attribute")[0].is_enabled())
         Select(testid(driver, "teach-attribute")[0]).select_by_visible_text("person")
         wait_for(driver, "the first attribute's head again", lambda d: "person class scores" in about_text(d) and "in the weights' head" in testid(d, "teach-head")[0].text)
         # A name already taken is refused, with the reason.
