@@ -8,11 +8,11 @@ use crate::client::Engine;
 use crate::clips::{self, ClipView};
 use crate::storage;
 
-/// A short id of a weights file (FNV-1a of its bytes): what an embedding records of the weights
-/// that made it. Not a security hash: it tells versions of the user's own weights apart.
+/// A short id of a weights file (FNV-1a of its bytes, `fabnet::project::weights_id`, which a
+/// project file records too): what an embedding records of the weights that made it. Not a
+/// security hash: it tells versions of the user's own weights apart.
 pub fn id(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
-    format!("{hash:016x}")
+    fabnet::project::weights_id(bytes)
 }
 
 /// The "about these weights" text.
