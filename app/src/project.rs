@@ -97,7 +97,8 @@ pub struct PageState {
 /// checked first, and stored in one transaction: on any failure the page is as it was.
 async fn open(engine: &Engine, bytes: &[u8], name: &str, page: PageState) -> Result<String, String> {
     let project = Project::from_bytes(bytes).map_err(|e| format!("{name}: {e}"))?;
-    let settings: TrainSettings = serde_json::from_str(&project.train_settings).unwrap_or_default();
+    // Settings this version cannot read leave the page's own.
+    let settings: TrainSettings = serde_json::from_str(&project.train_settings).unwrap_or_else(|_| page.settings.get_untracked());
     let busy = page.clips.with_untracked(|c| c.iter().filter(|c| !matches!(c.state, ClipState::Ready { .. } | ClipState::Failed(_))).count());
     if busy > 0 {
         return Err(format!("{busy} clip(s) are still being read: wait for them, or stop them, before opening a project"));
@@ -107,6 +108,9 @@ async fn open(engine: &Engine, bytes: &[u8], name: &str, page: PageState) -> Res
         return Ok(String::new());
     }
     let previous = engine.save_weights().await?;
+    // The clips are stamped with the id of the file first loaded, which a re-saved copy of the
+    // same weights need not equal: a rollback restores the id as well as the weights.
+    let (previous_info, previous_id) = (engine.info(), engine.weights_id());
     let info = engine.load_weights(project.weights.clone(), name.to_string()).await.map_err(|e| format!("{name}: its weights: {e}"))?;
     let clips: Vec<StoredClip> = project.clips.iter().map(stored).collect();
     let active = project.active_attribute.filter(|&k| k < project.attributes.len());
@@ -115,7 +119,10 @@ async fn open(engine: &Engine, bytes: &[u8], name: &str, page: PageState) -> Res
         // Nothing was stored: the page keeps what it had, its weights included.
         let back = engine.load_weights(previous, "the weights before".into()).await;
         return Err(match back {
-            Ok(_) => format!("{name} was not opened: {e}"),
+            Ok(_) => {
+                engine.set_info(previous_info, previous_id);
+                format!("{name} was not opened: {e}")
+            }
             Err(b) => format!("{name} was not opened: {e}; and the previous weights could not be put back ({b})"),
         });
     }

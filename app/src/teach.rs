@@ -66,14 +66,17 @@ async fn fit(
     if embeddings.is_empty() {
         return Err("tag some faces first".into());
     }
-    let (report, info) = engine.teach(attribute.attribute, embeddings, targets).await?;
+    let before = engine.weights_id();
+    let (report, info) = engine.teach(attribute.attribute.clone(), embeddings, targets).await?;
+    // The attributes may have changed meanwhile (removed, or a project opened): the report is
+    // only this attribute's.
     teaching.update(|t| {
-        if let Some(a) = t.attributes.get_mut(k) {
+        if let Some(a) = t.attributes.get_mut(k).filter(|a| a.attribute == attribute.attribute) {
             a.report = Some(report);
+            t.active = Some(k);
         }
-        t.active = Some(k);
     });
-    weights::head_changed(&engine, info, about, clips).await
+    weights::head_changed(&engine, before, info, about, clips).await
 }
 
 fn score_text(r: &TeachReport) -> String {
@@ -158,9 +161,13 @@ pub fn TeachPanel(
         }
     };
     let active = move || teaching.with(|t| t.active.and_then(|k| t.attributes.get(k).cloned().map(|a| (k, a))));
+    // The engine's description is no signal: the weights' id, set with it, says when it changed.
     let head_task = move || {
         about.track();
-        engine.get().and_then(|e| e.info().head_task)
+        engine.get().and_then(|e| {
+            e.current_weights();
+            e.info().head_task
+        })
     };
     // The active attribute is the head's when the head describes it.
     let in_head = move || active().is_some_and(|(_, a)| head_task() == Some(a.attribute.task().describe_outputs()));
@@ -222,7 +229,13 @@ pub fn TeachPanel(
                 .collect_view()
                 .into_any()
         };
-        let untag = move |_| teaching.update(|t| t.attributes[k].tags.retain(|tag| (tag.clip, tag.track, tag.frame) != face));
+        let untag = move |_| {
+            teaching.update(|t| {
+                if let Some(a) = t.attributes.get_mut(k) {
+                    a.tags.retain(|tag| (tag.clip, tag.track, tag.frame) != face);
+                }
+            })
+        };
         Some(view! {
             <div class="teach-tagging">
                 <p><img data-testid="teach-face" src=p.thumb.clone() width="48" height="48" alt="" />" " {p.label.clone()}</p>
@@ -283,7 +296,7 @@ pub fn TeachPanel(
                             " " <button data-testid="teach-fit" prop:disabled=move || busy.get() || active().is_none()
                                 on:click=fit_active>{move || if busy.get() { "Fitting…" } else { "Fit and use as the head" }}</button>
                             " " <button class="quiet" data-testid="teach-remove" prop:disabled=move || busy.get() on:click=move |_| teaching.update(|t| {
-                                if let Some(k) = t.active.take() { t.attributes.remove(k); }
+                                if let Some(k) = t.active.take().filter(|&k| k < t.attributes.len()) { t.attributes.remove(k); }
                             })>"Remove attribute"</button>
                             " " <span class="muted" data-testid="teach-head">{move || if in_head() { "in the weights' head now".to_string() } else { "not in the head (fit to use it)".to_string() }}</span>
                         </p>

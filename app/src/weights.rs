@@ -56,12 +56,17 @@ pub async fn changed(
 /// The engine's model has a new linear head, its encoder as it was: say so and store the
 /// weights. The clips' embeddings are kept, marked as the new file's: the unchanged encoder
 /// would make the very same values again.
-pub async fn head_changed(engine: &Engine, info: WeightsInfo, about: RwSignal<String>, clips: RwSignal<Vec<ClipView>>) -> Result<(), String> {
-    about.set(describe(&info));
-    let before = engine.weights_id();
+/// `before` is the id of the weights the head was fitted for: if others were loaded meanwhile
+/// (a project opened during the fit), nothing is stamped or stored.
+pub async fn head_changed(engine: &Engine, before: String, info: WeightsInfo, about: RwSignal<String>, clips: RwSignal<Vec<ClipView>>) -> Result<(), String> {
     let bytes = engine.save_weights().await?;
+    if engine.weights_id() != before {
+        return Err("other weights were loaded while fitting: fit again".into());
+    }
     let now = id(&bytes);
-    engine.set_info(info, now.clone());
+    // The engine's description first: what `about` wakes reads it.
+    engine.set_info(info.clone(), now.clone());
+    about.set(describe(&info));
     clips::restamp(clips, &before, &now).await;
     storage::save_weights(&bytes).await.map_err(|e| format!("the head is in use, but {e}: after a reload the previous weights would be back"))
 }

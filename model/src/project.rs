@@ -217,13 +217,17 @@ impl Project {
 
     /// The first thing that does not fit, in words.
     fn inconsistency(&self) -> Result<(), String> {
-        weights::read_info(&self.weights).map_err(|e| format!("its weights: {e}"))?;
+        let info = weights::read_info(&self.weights).map_err(|e| format!("its weights: {e}"))?;
+        let own_weights = weights_id(&self.weights);
         let mut clips = HashMap::new();
         for clip in &self.clips {
             if clips.insert(clip.id, clip).is_some() {
                 return Err(format!("two clips have the id {}", clip.id));
             }
             let name = format!("clip '{}'", clip.name);
+            if !(clip.fps.is_finite() && clip.fps > 0.0) {
+                return Err(format!("{name} was sampled at {} frames per second", clip.fps));
+            }
             if let Some(first) = &clip.first_frame {
                 check_crop(first).map_err(|e| format!("the first frame of {name}: {e}"))?;
             }
@@ -236,6 +240,11 @@ impl Project {
                 if track.frame_index.windows(2).any(|w| w[0] >= w[1]) {
                     return Err(format!("the frames of {at} are out of order or repeated"));
                 }
+                if let Some(&last) = track.frame_index.last()
+                    && last >= clip.frames
+                {
+                    return Err(format!("{at} names frame {last}, and the clip has {} frames", clip.frames));
+                }
                 for (crop, frame) in track.crops.iter().zip(&track.frame_index) {
                     check_crop(crop).map_err(|e| format!("frame {frame} of {at}: {e}"))?;
                 }
@@ -245,6 +254,16 @@ impl Project {
                     }
                     if first.is_empty() || track.embeddings.iter().any(|e| e.len() != first.len()) {
                         return Err(format!("the embeddings of {at} differ in size"));
+                    }
+                    // Those the project's weights made are shown and taught from beside one another.
+                    if track.weights.as_deref() == Some(own_weights.as_str())
+                        && (first.len() != info.config.embedding_dim || track.embeddings.iter().flatten().any(|v| !v.is_finite()))
+                    {
+                        return Err(format!(
+                            "the embeddings of {at} are marked as made by its weights, which give {} finite values each; they hold {}",
+                            info.config.embedding_dim,
+                            first.len()
+                        ));
                     }
                 }
             }
@@ -287,8 +306,8 @@ fn check_crop(crop: &Crop) -> Result<(), String> {
     if crop.width == 0 || crop.height == 0 {
         return Err(format!("an empty crop ({} x {})", crop.width, crop.height));
     }
-    let expected = crop.width as u64 * crop.height as u64 * 3;
-    if crop.pixels.len() as u64 != expected {
+    let expected = crop.width as u128 * crop.height as u128 * 3;
+    if crop.pixels.len() as u128 != expected {
         return Err(format!("a {} x {} crop holds {} bytes, not {expected}", crop.width, crop.height, crop.pixels.len()));
     }
     Ok(())
@@ -441,7 +460,10 @@ mod tests {
 
     #[test]
     fn parts_that_do_not_fit_are_refused() {
-        let cases: [(Spoil, &str); 10] = [
+        let cases: [(Spoil, &str); 13] = [
+            (|p| p.clips[0].fps = 0.0, "clip 'Ann' was sampled at 0 frames per second"),
+            (|p| p.clips[0].frames = 12, "track 1 of clip 'Ann' names frame 12, and the clip has 12 frames"),
+            (|p| p.clips[0].tracks[0].weights = Some(weights_id(&p.weights)), "which give 32 finite values each; they hold 3"),
             (|p| p.clips[0].tracks[0].crops.truncate(5), "track 0 of clip 'Ann' has 5 crops for 6 frames"),
             (|p| p.clips[0].tracks[0].embeddings.truncate(5), "has 5 embeddings for 6 crops"),
             (|p| p.clips[0].tracks[0].embeddings[3].push(1.0), "embeddings of track 0 of clip 'Ann' differ in size"),

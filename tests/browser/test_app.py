@@ -894,7 +894,7 @@ def main():
         driver.execute_script("window.confirm = () => true")
         testid(driver, "project-open")[0].send_keys(damaged)
         error = wait_for(driver, "an error for damaged.fabnetproj", lambda d: [e for e in testid(d, "error") if "damaged.fabnetproj" in e.text])[0].text
-        assert "damaged" in error, error
+        assert "is damaged (" in error, error
         assert [t.get_attribute("data-frames") for t in testid(driver, "face-track")] == tracks and about_text(driver) == about
         testid(driver, "clear-all")[0].click()
         wait_for(driver, "everything cleared", lambda d: not testid(d, "face-track"))
