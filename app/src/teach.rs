@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use fabnet::probe::{Attribute, TeachReport, answer};
+use fabnet::probe::{Attribute, answer};
 use fabnet::project::{Tag, TaughtAttribute};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -77,15 +77,6 @@ async fn fit(
         }
     });
     weights::head_changed(&engine, before, info, about, clips).await
-}
-
-fn score_text(r: &TeachReport) -> String {
-    let of = format!("on {} tagged faces, {} folds", r.examples, r.folds);
-    if r.metric == "accuracy" {
-        format!("Cross-validated accuracy {:.0}% ({of}); always answering the commonest class: {:.0}%.", r.score * 100.0, r.baseline * 100.0)
-    } else {
-        format!("Cross-validated mean absolute error {:.3} ({of}); always answering the mean: {:.3}.", r.score, r.baseline)
-    }
 }
 
 #[component]
@@ -264,7 +255,7 @@ pub fn TeachPanel(
     let report = move || {
         let (_, a) = active()?;
         let r = a.report.clone()?;
-        Some(view! { <p data-testid="teach-score" data-metric=r.metric.clone() data-score=r.score data-baseline=r.baseline>{score_text(&r)}</p> })
+        Some(view! { <p data-testid="teach-score" data-metric=r.metric.clone() data-score=r.score data-baseline=r.baseline>{r.to_string()}</p> })
     };
     let answer_view = move || {
         let (i, values) = prediction.get()?;

@@ -142,7 +142,7 @@ impl std::fmt::Display for Summary {
 }
 
 /// "1 clip", "2 clips".
-fn counted(n: usize, what: &str) -> String {
+pub fn counted(n: usize, what: &str) -> String {
     if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 

@@ -105,5 +105,5 @@ pub struct Split {
 
 /// A stable hash of a name (FNV-1a), so that splits do not depend on the platform.
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    crate::project::fnv1a_64(s.as_bytes())
 }

@@ -74,6 +74,18 @@ pub struct TeachReport {
     pub examples: usize,
 }
 
+impl std::fmt::Display for TeachReport {
+    /// The score beside its baseline, in words (the app's panel, `fabnet project`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let of = format!("on {} tagged faces, {} folds", self.examples, self.folds);
+        if self.metric == "accuracy" {
+            write!(f, "Cross-validated accuracy {:.0}% ({of}); always answering the commonest class: {:.0}%.", self.score * 100.0, self.baseline * 100.0)
+        } else {
+            write!(f, "Cross-validated mean absolute error {:.3} ({of}); always answering the mean: {:.3}.", self.score, self.baseline)
+        }
+    }
+}
+
 impl Taught {
     pub fn report(&self) -> TeachReport {
         TeachReport { metric: self.score.metric.into(), score: self.score.value, baseline: self.baseline.value, folds: self.folds, examples: self.examples }

@@ -7,8 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use fabnet::probe::TeachReport;
-use fabnet::project::{Project, ProjectClip, Tag, TaughtAttribute, weights_id};
+use fabnet::project::{Project, ProjectClip, Tag, TaughtAttribute, counted, weights_id};
 use fabnet::weights;
 
 #[derive(clap::Args)]
@@ -133,14 +132,9 @@ fn describe(file: &Path, project: &Project) -> Result<String> {
             format!("{} ({})", counted(taught.tags.len(), "tag"), per_class.join(", "))
         };
         out += &format!("  '{}'{active}: {kind}; {tags}\n", attribute.name);
-        out += &format!("    {}\n", taught.report.as_ref().map_or_else(|| "not fitted yet".to_string(), score));
+        out += &format!("    {}\n", taught.report.as_ref().map_or_else(|| "not fitted yet".to_string(), ToString::to_string));
     }
     Ok(out)
-}
-
-/// "1 track", "2 tracks".
-fn counted(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 /// Seconds of video the clip's tracks cover, as the app's clip card counts them; `None` for
@@ -149,15 +143,6 @@ fn span(clip: &ProjectClip) -> Option<f64> {
     let first = clip.tracks.iter().filter_map(|t| t.frame_index.first()).min()?;
     let last = clip.tracks.iter().filter_map(|t| t.frame_index.last()).max()?;
     (clip.frames > 1 && clip.fps > 0.0).then(|| (last + 1 - first) as f64 / clip.fps)
-}
-
-fn score(r: &TeachReport) -> String {
-    let of = format!("{} tagged faces, {} folds", r.examples, r.folds);
-    if r.metric == "accuracy" {
-        format!("cross-validated accuracy {:.0}%, always answering the commonest class {:.0}% ({of})", r.score * 100.0, r.baseline * 100.0)
-    } else {
-        format!("cross-validated {} {:.3}, always answering the mean {:.3} ({of})", r.metric, r.score, r.baseline)
-    }
 }
 
 /// Each clip's identity folder, in the order of `clips`: its name made safe for file names,
