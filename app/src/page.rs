@@ -19,6 +19,8 @@ use crate::warm::{self, WarmLine, WarmState};
 use crate::webcam::WebcamPanel;
 use crate::weights;
 
+const CLEARED: &str = "Cleared: nothing of yours is stored in this browser any more. Reload to start from the default weights.";
+
 #[derive(Clone, PartialEq)]
 enum Status {
     Loading(String),
@@ -116,6 +118,18 @@ pub fn App() -> impl IntoView {
     });
     let engine_signal: Signal<Option<Rc<Engine>>, LocalStorage> = engine.into();
 
+    // "Cleared" stops being true once there is something on the page again (a clip added, a
+    // project opened).
+    Effect::new(move |_| {
+        if clips.with(|c| !c.is_empty()) {
+            notice.update(|n| {
+                if n.as_deref() == Some(CLEARED) {
+                    *n = None;
+                }
+            });
+        }
+    });
+
     let clear_all = move |_| {
         let confirmed = web_sys::window()
             .and_then(|w| w.confirm_with_message("Remove every stored clip and the fine-tuned weights from this browser?").ok())
@@ -128,7 +142,7 @@ pub fn App() -> impl IntoView {
                 Ok(()) => {
                     clips.set(Vec::new());
                     teaching.set(Default::default());
-                    notice.set(Some("Cleared: nothing of yours is stored in this browser any more. Reload to start from the default weights.".into()));
+                    notice.set(Some(CLEARED.into()));
                 }
                 Err(e) => notice.set(Some(e)),
             }

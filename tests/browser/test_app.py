@@ -898,6 +898,7 @@ def main():
         assert [t.get_attribute("data-frames") for t in testid(driver, "face-track")] == tracks and about_text(driver) == about
         testid(driver, "clear-all")[0].click()
         wait_for(driver, "everything cleared", lambda d: not testid(d, "face-track"))
+        wait_for(driver, "the word that everything was cleared", lambda d: [n for n in testid(d, "notice") if n.text.startswith("Cleared")])
         testid(driver, "project-open")[0].send_keys(project)
         message = wait_for(driver, "the project opened", lambda d: [e.text for e in testid(d, "project-message") if e.text.startswith("Opened")])[0]
         print(f"     {message}")
@@ -905,6 +906,7 @@ def main():
         wait_for(driver, "the project's faces in the explorer", lambda d: len(testid(d, "explore-point")) == points and not testid(d, "clip-reembed"))
         assert testid(driver, "teach-counts")[0].get_attribute("data-tags") == tags
         assert about_text(driver) == about, (about_text(driver), about)
+        assert not [n for n in testid(driver, "notice") if n.text.startswith("Cleared")], "'Cleared' still shown beside an opened project"
         thumb = driver.find_elements(By.CSS_SELECTOR, "[data-testid=face-track] img[data-embedding]")[2]
         app = json.loads(thumb.get_attribute("data-embedding"))
         native = embed_natively(thumb)
