@@ -125,7 +125,7 @@ def multiview(model, target, sources, align):
         lin = np.linspace(-1, 1, size)
     else:
         lin = (2 * np.arange(size) + 1) / size - 1
-    xs = torch.tensor(np.stack(np.meshgrid(lin, lin), 2), dtype=torch.float32).unsqueeze(0).repeat(target.size(0), 1, 1, 1)
+    xs = torch.tensor(np.stack(np.meshgrid(lin, lin), 2), dtype=torch.float32, device=target.device).unsqueeze(0).repeat(target.size(0), 1, 1, 1)
     flows, masks, warped = [], [], []
     for s, e in zip(sources, xcs):
         pair = torch.cat((e, xc), 1)
