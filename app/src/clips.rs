@@ -13,8 +13,7 @@ use std::sync::Arc;
 use fabnet::face::{BoundingBox, RgbFrame};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use web_sys::{File, HtmlCanvasElement, HtmlInputElement};
+use web_sys::{File, HtmlCanvasElement};
 
 use fabnet_app::protocol::Frame;
 
@@ -603,10 +602,7 @@ pub fn Clips(engine: Signal<Option<Rc<Engine>>, LocalStorage>, clips: RwSignal<V
         }
     };
     let on_pick = move |ev: leptos::ev::Event| {
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else { return };
-        let Some(list) = input.files() else { return };
-        add_files((0..list.length()).filter_map(|i| list.get(i)).collect());
-        input.set_value("");
+        add_files(media::picked_files(&ev));
     };
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();

@@ -385,6 +385,15 @@ pub fn click_download(url: &str, name: &str) {
     }
 }
 
+/// The files the user picked in an `<input type="file">` (its change event), the input then
+/// emptied so that picking the same file again is heard again.
+pub fn picked_files(ev: &web_sys::Event) -> Vec<File> {
+    let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return Vec::new() };
+    let files = input.files().map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect()).unwrap_or_default();
+    input.set_value("");
+    files
+}
+
 /// The bytes of a file the user picked.
 pub async fn read_file(file: &File) -> Result<Vec<u8>, String> {
     let buffer = JsFuture::from(file.array_buffer()).await.map_err(js_err("cannot read the file"))?;

@@ -10,8 +10,6 @@ use fabnet::project::{Crop, Project, ProjectClip, ProjectTrack, TaughtAttribute}
 use fabnet_app::protocol::{Frame, TrainSettings};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
 
 use crate::client::Engine;
 use crate::clips::{ClipState, ClipView};
@@ -166,9 +164,7 @@ pub fn ProjectPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>, page: Page
     };
     let pick = move |ev: leptos::ev::Event| {
         let Some(engine) = engine.get_untracked() else { return };
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else { return };
-        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
-        input.set_value("");
+        let Some(file) = media::picked_files(&ev).into_iter().next() else { return };
         busy.set(true);
         spawn_local(async move {
             let result = match media::read_file(&file).await {

@@ -9,8 +9,6 @@ use fabnet::config::PRESETS;
 use fabnet::face::RgbFrame;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
 
 use crate::client::Engine;
 use crate::media;
@@ -40,8 +38,7 @@ pub fn SpeedPanel(engine: Signal<Option<Rc<Engine>>, LocalStorage>) -> impl Into
     let report = RwSignal::new(None::<BenchReport>);
 
     let pick = move |ev: leptos::ev::Event| {
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else { return };
-        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
+        let Some(file) = media::picked_files(&ev).into_iter().next() else { return };
         spawn_local(async move {
             match media::decode_image(&file).await {
                 Ok(f) => {

@@ -191,9 +191,7 @@ pub fn TrainPanel(
     };
     let load = move |ev: leptos::ev::Event| {
         let Some(engine) = engine.get_untracked() else { return };
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else { return };
-        let Some(file) = input.files().and_then(|l| l.get(0)) else { return };
-        input.set_value("");
+        let Some(file) = media::picked_files(&ev).into_iter().next() else { return };
         busy.set(true);
         spawn_local(async move {
             let result = async {
