@@ -48,6 +48,38 @@ def chromium_rss_by_kind(profile):
     return kinds
 
 
+def wasm_memories(profile):
+    """Resident MiB of each WebAssembly memory in Chromium's renderers (the page's, the engine
+    worker's, the layout worker's). V8 reserves a wasm memory as one region of many GiB of
+    address space and opens its first pages for reading and writing as the memory grows, so a
+    memory is a read-write mapping that ends where a reservation of 4 GiB or more (no access)
+    begins. A wasm memory never shrinks: this is its high-water mark."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                line = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if profile not in line or "--type=renderer" not in line:
+                continue
+            maps, current = [], None
+            with open(f"/proc/{pid}/smaps") as f:
+                for entry in f:
+                    head = entry.split()
+                    if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                        start, end = (int(x, 16) for x in head[0].split("-"))
+                        current = {"start": start, "end": end, "perms": head[1], "rss": 0}
+                        maps.append(current)
+                    elif head[0] == "Rss:" and current is not None:
+                        current["rss"] = int(head[1])
+            for before, after in zip(maps, maps[1:]):
+                if (before["end"] == after["start"] and before["perms"].startswith("rw")
+                        and after["perms"].startswith("---") and after["end"] - after["start"] >= 4 * 2**30):
+                    found.append(before["rss"] / 1024)
+        except OSError:
+            pass
+    return sorted(found, reverse=True)
+
+
 def chromium_rss(profile):
     """Resident bytes of every process started with this profile (and their children)."""
     return sum(chromium_rss_by_kind(profile).values())
@@ -95,6 +127,7 @@ def main():
         time.sleep(2)
         idle_kinds = chromium_rss_by_kind(profile)
         idle = sum(idle_kinds.values())
+        idle_wasm = wasm_memories(profile)
         peak = PeakMemory(profile)
         Select(test_app.testid(driver, "clip-fps")[0]).select_by_value(f"{fps:g}")
         started = time.time()
@@ -115,6 +148,8 @@ def main():
         collected = chromium_rss(profile)
         print(f"         after the clip {(after - idle) / 2**20:.0f} MiB above idle; after a critical memory-pressure signal "
               f"{(collected - idle) / 2**20:.0f} MiB", flush=True)
+        print(f"         wasm memories resident (MiB, largest first; before the clip: "
+              f"{', '.join(f'{m:.0f}' for m in idle_wasm)}): {', '.join(f'{m:.0f}' for m in wasm_memories(profile))}", flush=True)
         for entry in driver.get_log("browser"):
             if name in entry["message"] and " frames in " in entry["message"]:
                 print("         " + entry["message"].split('"', 1)[-1].rstrip('"'), flush=True)
