@@ -4,9 +4,10 @@
 # here first). Not a test, and never part of CI.
 #
 #   bench/gpu.sh bundle DIR     here: a release `fabnet` (gzip) with Burn's Vulkan backend (wgpu with
-#                               SPIR-V kernels), the benchmark frame (480x360, carphone scaled and
-#                               padded: a webcam frame as the app reads it) and the Vulkan loader's
-#                               Debian package, in DIR
+#                               SPIR-V kernels) and autotune, the benchmark frame (480x360,
+#                               carphone scaled and padded: a webcam frame as the app reads it)
+#                               and the Debian packages of the Vulkan loader and the GL dispatch
+#                               libraries NVIDIA's driver needs, in DIR (about 25 MB)
 #   bench/gpu.sh run DIR [OUT]  there: `fabnet bench` on the GPU (small and paper presets: encoder,
 #                               train step, detector and webcam frame), bench/torch_bench.py on
 #                               CUDA with the same networks and batches, then both on the CPU cores
@@ -24,7 +25,7 @@ bundle)
   dir="${2:?bench/gpu.sh bundle DIR}"
   mkdir -p "$dir"
   target="${CARGO_TARGET_DIR:-target}"
-  cargo build --locked --release -p fabnet --bin fabnet --features vulkan || exit 1
+  cargo build --locked --release -p fabnet --bin fabnet --features vulkan,autotune || exit 1
   # Compressed: the stripped binary is ~90 MB, over what travels to the GPU machine (64 MiB).
   strip -o "$dir/fabnet" "$target/release/fabnet" && gzip -9 -f "$dir/fabnet" || exit 1
   data="$(tests/data/fetch.sh)"
@@ -82,15 +83,17 @@ run)
   # preset (what the browser trains) with the webcam frame, then the paper's; each beside PyTorch.
   $has_torch || echo "no PyTorch here: its rows are left out"
   torch() { $has_torch && measure "$@"; }
-  measure "gpu fabnet small b32" 120 "$fabnet" bench --backend wgpu --preset small --encoder-batch 64 --train-batch 32 --views 2 --steps 20 --frame "$dir/frame.png"
+  # With autotune, a first run times every kernel variant for each shape: 70-90 s for the paper's
+  # step on an H200, longer where the detector's many shapes come first.
+  measure "gpu fabnet small b32" 240 "$fabnet" bench --backend wgpu --preset small --encoder-batch 64 --train-batch 32 --views 2 --steps 20 --frame "$dir/frame.png"
   torch "gpu torch small b32" 90 python3 bench/torch_bench.py --device cuda --size 64 --width 8 --embedding 64 --encoder-batch 64 --train-batch 32 --views 2 --steps 20
-  measure "gpu fabnet paper b8" 150 "$fabnet" bench --backend wgpu --preset paper --encoder-batch 32 --train-batch 8 --views 3 --steps 10
+  measure "gpu fabnet paper b8" 200 "$fabnet" bench --backend wgpu --preset paper --encoder-batch 32 --train-batch 8 --views 3 --steps 10
   torch "gpu torch paper b8" 90 python3 bench/torch_bench.py --device cuda --encoder-batch 32 --train-batch 8 --views 3 --steps 10
   # CPU: the paper's train step on every core, flex against PyTorch.
   measure "cpu fabnet paper b8" 120 "$fabnet" bench --backend flex --preset paper --encoder-batch 8 --train-batch 8 --views 3 --steps 2
   torch "cpu torch paper b8" 90 python3 bench/torch_bench.py --device cpu --threads "$(nproc)" --encoder-batch 8 --train-batch 8 --views 3 --steps 2
   # The paper's batch size on the GPU.
-  measure "gpu fabnet paper b32" 150 "$fabnet" bench --backend wgpu --preset paper --encoder-batch 32 --train-batch 32 --views 3 --steps 5
+  measure "gpu fabnet paper b32" 200 "$fabnet" bench --backend wgpu --preset paper --encoder-batch 32 --train-batch 32 --views 3 --steps 5
   torch "gpu torch paper b32" 90 python3 bench/torch_bench.py --device cuda --encoder-batch 32 --train-batch 32 --views 3 --steps 5
   rm -f "$out/stdout.txt" "$out/stderr.txt"
   python3 - "$log" <<'EOF'
@@ -109,7 +112,7 @@ for r in rows:
 EOF
   ;;
 *)
-  sed -n '2,18p' "$0"
+  sed -n '2,19p' "$0"
   exit 2
   ;;
 esac
