@@ -400,6 +400,14 @@ fn project_prints_what_it_holds_and_exports_tracks_weights_and_tags() {
     assert_one_line_error(&again, "already exists: give a new file name");
     let out = fabnet(&["project", file.to_str().unwrap(), "--tracks", tracks.to_str().unwrap()]);
     assert_one_line_error(&out, "is not empty");
+    // Outputs that would clash are refused before anything is written.
+    let (fresh, same) = (root.join("fresh-tracks"), root.join("same.out"));
+    let both = fabnet(&["project", file.to_str().unwrap(), "--weights", same.to_str().unwrap(), "--labels", same.to_str().unwrap()]);
+    assert_one_line_error(&both, "both name");
+    let inside = fresh.join("labels.csv");
+    let out = fabnet(&["project", file.to_str().unwrap(), "--tracks", fresh.to_str().unwrap(), "--labels", inside.to_str().unwrap()]);
+    assert_one_line_error(&out, "is inside the tracks folder");
+    assert!(!same.exists() && !fresh.exists(), "a refused command wrote nothing");
 
     // One changed byte, and the file is refused as damaged.
     let mut damaged = bytes;

@@ -41,8 +41,17 @@ pub fn run(args: &ProjectArgs) -> Result<()> {
             bail!("{} already exists: give a new file name (nothing is overwritten)", out.display());
         }
     }
+    if let (Some(weights), Some(labels)) = (&args.weights, &args.labels)
+        && weights == labels
+    {
+        bail!("--weights and --labels both name {}: give each its own file", weights.display());
+    }
     if let Some(dir) = &args.tracks {
         check_empty(dir)?;
+        // The folder is to hold face tracks only, as `fabnet train` reads them.
+        if let Some(inside) = [&args.weights, &args.labels].into_iter().flatten().find(|out| out.starts_with(dir)) {
+            bail!("{} is inside the tracks folder {}: write it elsewhere", inside.display(), dir.display());
+        }
     }
     print!("{}", describe(&args.file, &project)?);
     let identities = identities(&project.clips);
