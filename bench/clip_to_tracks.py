@@ -28,18 +28,26 @@ import test_app  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
-def chromium_rss_by_kind(profile):
-    """Resident bytes of every process started with this profile, by Chromium's process type
-    (renderer: the page and its worker; gpu-process: SwiftShader's buffers; browser: the rest)."""
-    kinds = {}
+def chromium_processes(profile):
+    """(pid, Chromium's process type) of every process started with this profile; "browser"
+    for the one without a type."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 # Chromium rewrites its command lines, so the arguments may be space-separated.
                 line = f.read().replace(b"\0", b" ").decode(errors="replace")
-            if profile not in line:
-                continue
-            kind = next((a.split("=", 1)[1] for a in line.split() if a.startswith("--type=")), "browser")
+        except OSError:
+            continue
+        if profile in line:
+            yield pid, next((a.split("=", 1)[1] for a in line.split() if a.startswith("--type=")), "browser")
+
+
+def chromium_rss_by_kind(profile):
+    """Resident bytes of every process started with this profile, by Chromium's process type
+    (renderer: the page and its worker; gpu-process: SwiftShader's buffers; browser: the rest)."""
+    kinds = {}
+    for pid, kind in chromium_processes(profile):
+        try:
             with open(f"/proc/{pid}/status") as f:
                 rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) * 1024
             kinds[kind] = kinds.get(kind, 0) + rss
@@ -55,13 +63,11 @@ def wasm_memories(profile):
     memory is a read-write mapping that ends where a reservation of 4 GiB or more (no access)
     begins. A wasm memory never shrinks: this is its high-water mark."""
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid, kind in chromium_processes(profile):
+        if kind != "renderer":
+            continue
+        maps, current = [], None
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                line = f.read().replace(b"\0", b" ").decode(errors="replace")
-            if profile not in line or "--type=renderer" not in line:
-                continue
-            maps, current = [], None
             with open(f"/proc/{pid}/smaps") as f:
                 for entry in f:
                     head = entry.split()
@@ -71,12 +77,12 @@ def wasm_memories(profile):
                         maps.append(current)
                     elif head[0] == "Rss:" and current is not None:
                         current["rss"] = int(head[1])
-            for before, after in zip(maps, maps[1:]):
-                if (before["end"] == after["start"] and before["perms"].startswith("rw")
-                        and after["perms"].startswith("---") and after["end"] - after["start"] >= 4 * 2**30):
-                    found.append(before["rss"] / 1024)
         except OSError:
-            pass
+            continue
+        for before, after in zip(maps, maps[1:]):
+            if (before["end"] == after["start"] and before["perms"].startswith("rw")
+                    and after["perms"].startswith("---") and after["end"] - after["start"] >= 4 * 2**30):
+                found.append(before["rss"] / 1024)
     return sorted(found, reverse=True)
 
 
