@@ -12,7 +12,7 @@ use fabnet::footprint::DeviceLimits;
 use fabnet::probe::{Attribute, TeachReport};
 use fabnet::weights::WeightsInfo;
 use fabnet_app::EngineWorker;
-use fabnet_app::protocol::{Call, Event, Frame, Reply, Request, TrainRequest, TrainUpdate};
+use fabnet_app::protocol::{Call, Event, Frame, LiveFrame, Reply, Request, TrainRequest, TrainUpdate};
 use fabnet_app::reach::Reach;
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
@@ -81,7 +81,14 @@ fn watch_crash(url: &str, pending: Pending, stopped: Stopped) -> Result<CrashWat
 }
 
 impl Channel {
-    async fn call(&self, call: Call) -> Result<Reply, String> {
+    /// Send `call` now, not when the reply is first awaited: a caller can have the worker
+    /// busy with one request while it prepares the next.
+    fn post(&self, call: Call) -> impl Future<Output = Result<Reply, String>> + 'static {
+        let sent = self.send(call);
+        async move { sent?.await.map_err(|_| "the engine worker stopped; reload the page".to_string())? }
+    }
+
+    fn send(&self, call: Call) -> Result<oneshot::Receiver<Result<Reply, String>>, String> {
         if let Some(why) = self.stopped.borrow().clone() {
             return Err(why);
         }
@@ -90,7 +97,11 @@ impl Channel {
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().insert(id, tx);
         self.outbox.unbounded_send(Request { id, call }).map_err(|_| "the engine worker stopped; reload the page".to_string())?;
-        rx.await.map_err(|_| "the engine worker stopped; reload the page".to_string())?
+        Ok(rx)
+    }
+
+    async fn call(&self, call: Call) -> Result<Reply, String> {
+        self.post(call).await
     }
 }
 
@@ -203,19 +214,16 @@ impl Engine {
         self.info.borrow().config.image_size
     }
 
-    /// The faces a live camera shows: the cascade on a shorter pyramid, for the webcam.
-    pub async fn detect_live(&self, frame: &RgbFrame) -> Result<Vec<Detection>, String> {
-        match self.call(Call::DetectLive(Frame::from(frame))).await? {
-            Reply::Faces(f) => Ok(f),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Follow faces from the previous frame (O-Net only: fast enough for live video).
-    pub async fn follow(&self, frame: &RgbFrame, previous: &[Detection]) -> Result<Vec<Detection>, String> {
-        match self.call(Call::Follow(Frame::from(frame), previous.to_vec())).await? {
-            Reply::Faces(f) => Ok(f),
-            other => Err(unexpected(other)),
+    /// A webcam's next frame: its faces (followed by the worker from the frames before;
+    /// `restart` for a camera started anew) and the largest one's embedding. The frame leaves
+    /// at once, so the next one can be on its way while this one's answer is drawn.
+    pub fn live(&self, frame: &RgbFrame, restart: bool) -> impl Future<Output = Result<LiveFrame, String>> + 'static {
+        let reply = self.channel.post(Call::Live { frame: Frame::from(frame), restart });
+        async move {
+            match reply.await? {
+                Reply::Live(l) => Ok(l),
+                other => Err(unexpected(other)),
+            }
         }
     }
 

@@ -277,8 +277,12 @@ pub fn planar_to_data_url(planar: &[f32], size: usize) -> Result<String, String>
 /// A frame drawn onto a visible canvas (the crop editor, the webcam view), with a face box
 /// `(x, y, width, height)` outlined on it when given.
 pub fn draw_frame(target: &HtmlCanvasElement, frame: &RgbFrame, face: Option<(f64, f64, f64, f64)>) -> Result<(), String> {
-    target.set_width(frame.width as u32);
-    target.set_height(frame.height as u32);
+    // Setting a canvas's size, even to the same, clears and reallocates it: a live view
+    // draws many frames of one size.
+    if (target.width(), target.height()) != (frame.width as u32, frame.height as u32) {
+        target.set_width(frame.width as u32);
+        target.set_height(frame.height as u32);
+    }
     let ctx = target
         .get_context("2d")
         .map_err(js_err("no 2d context"))?

@@ -47,10 +47,14 @@ pub enum Call {
         #[serde(with = "serde_bytes")]
         detector: Vec<u8>,
     },
-    /// The faces a live camera shows (a shorter pyramid: faces from a sixth of the frame).
-    DetectLive(Frame),
-    /// Follow faces from the previous frame (O-Net only).
-    Follow(Frame, Vec<Detection>),
+    /// A webcam's next frame: its faces (the worker follows them from frame to frame with
+    /// `fabnet::face::LiveFaces`; `restart` forgets what it followed) and the largest one's
+    /// embedding. The worker keeps the faces so that the page can send a frame before the
+    /// last one's answer is back.
+    Live {
+        frame: Frame,
+        restart: bool,
+    },
     /// A video's next frame: these faces followed, or the full cascade when there are none or
     /// one was lost (`Detector::follow_or_detect`).
     FollowOrDetect(Frame, Vec<Detection>),
@@ -103,7 +107,7 @@ pub enum Reply {
         info: WeightsInfo,
         limits: DeviceLimits,
     },
-    Faces(Vec<Detection>),
+    Live(LiveFrame),
     /// The faces in a video frame, and whether the full cascade found them.
     FacesInVideo {
         faces: Vec<Detection>,
@@ -124,6 +128,20 @@ pub enum Reply {
     Reach(Reach),
     Bench(BenchReport),
     Done,
+}
+
+/// What the worker made of a webcam frame.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LiveFrame {
+    pub faces: Vec<Detection>,
+    /// The largest face's embedding; `None` when no face is in view.
+    pub embedding: Option<Vec<f32>>,
+    /// When the weights carry a head: the network's view of that face (planar RGB at its
+    /// input size, for the head's picture) and the head's outputs for it.
+    pub head: Option<(Vec<f32>, Vec<f32>)>,
+    /// The worker's time finding the faces and embedding the face, in ms.
+    pub face_ms: f64,
+    pub embed_ms: f64,
 }
 
 // Events are serialised to cross to the page, once per step: boxing the large one saves nothing.

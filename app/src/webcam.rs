@@ -2,16 +2,20 @@
 //! frame), cropped as in training and embedded; the box, the embedding and the frames per
 //! second update live.
 
+use std::collections::VecDeque;
 use std::rc::Rc;
+
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use web_sys::HtmlCanvasElement;
 
-use fabnet::face::Detection;
+use fabnet::face::{Detection, RgbFrame};
+use fabnet_app::protocol::LiveFrame;
 
 use crate::client::Engine;
-use crate::faces;
 use crate::media::{self, Webcam};
 use crate::plots::EmbeddingBars;
 use crate::puppet::{self, Driven, PuppetSource, PuppetView};
@@ -60,27 +64,53 @@ pub fn WebcamPanel(
             };
             let mut window_start = now_ms();
             let mut in_window = 0u32;
-            let mut followed: Vec<Detection> = Vec::new();
+            // Summed over the frames since the rate was last shown, shown as their mean.
+            let mut window_timing = Timing::default();
+            // Frames sent to the worker, oldest first: it works on one while the page draws
+            // the one before, so neither waits for the other.
+            let mut in_flight: VecDeque<(RgbFrame, LocalBoxFuture<'static, Result<LiveFrame, String>>)> = VecDeque::new();
+            let mut restart = true;
             while running.get_untracked() {
-                if let Err(e) =
-                    live_step(&engine, &mut cam, &mut followed, frames.get_untracked(), canvas_ref, (embedding, head), (puppet, driven), face_seen, timing)
-                        .await
-                {
-                    // The first frames may not have arrived yet: wait, do not fail.
-                    if !e.contains("no picture yet") {
+                while in_flight.len() < IN_FLIGHT {
+                    match cam.grab() {
+                        Ok(frame) => {
+                            let answer = engine.live(&frame, restart).boxed_local();
+                            restart = false;
+                            in_flight.push_back((frame, answer));
+                        }
+                        // The first frames may not have arrived yet: wait, do not fail.
+                        Err(e) if e.contains("no picture yet") => break,
+                        Err(e) => {
+                            error.set(Some(e));
+                            running.set(false);
+                            break;
+                        }
+                    }
+                }
+                let Some((frame, answer)) = in_flight.pop_front() else {
+                    gloo_timers::future::TimeoutFuture::new(50).await;
+                    continue;
+                };
+                let shown = match answer.await {
+                    Ok(live) => show(&engine, &frame, live, frames.get_untracked(), canvas_ref, (embedding, head), (puppet, driven), face_seen).await,
+                    Err(e) => Err(e),
+                };
+                match shown {
+                    Ok(spent) => window_timing.add(spent),
+                    Err(e) => {
                         error.set(Some(e));
                         break;
                     }
-                    gloo_timers::future::TimeoutFuture::new(50).await;
-                    continue;
                 }
                 frames.update(|n| *n += 1);
                 in_window += 1;
+                timing.set(window_timing.mean(in_window));
                 let elapsed = now_ms() - window_start;
                 if elapsed >= 1000.0 {
                     fps.set(in_window as f64 * 1000.0 / elapsed);
                     window_start = now_ms();
                     in_window = 0;
+                    window_timing = Timing::default();
                 }
             }
             cam.stop();
@@ -113,71 +143,71 @@ pub fn WebcamPanel(
     }
 }
 
-/// Run the whole detector this often even while a face is being followed, to catch new faces.
-const REDETECT_EVERY: u64 = 30;
+/// Webcam frames the worker holds at once: the one it works on and the next.
+const IN_FLIGHT: usize = 2;
 
-/// One camera frame: find the face (follow the last one with O-Net when there is one, the
-/// cascade on the live pyramid otherwise), draw, crop, embed.
+/// One camera frame and what the worker made of it: draw it with its face's box, show the
+/// embedding (and the head's outputs), drive the puppet. Returns where the frame's time went.
 #[allow(clippy::too_many_arguments)]
-async fn live_step(
+async fn show(
     engine: &Engine,
-    cam: &mut Webcam,
-    followed: &mut Vec<Detection>,
+    frame: &RgbFrame,
+    live: LiveFrame,
     frame_number: u64,
     canvas_ref: NodeRef<leptos::html::Canvas>,
     (embedding, head): (RwSignal<Option<Vec<f32>>>, HeadSignal),
     (puppet, driven): (RwSignal<Option<PuppetSource>>, RwSignal<Option<Driven>>),
     face_seen: RwSignal<bool>,
-    timing: RwSignal<Timing>,
-) -> Result<(), String> {
-    let frame = cam.grab()?;
-    let t0 = now_ms();
-    let mut faces = Vec::new();
-    if !followed.is_empty() && !frame_number.is_multiple_of(REDETECT_EVERY) {
-        faces = engine.follow(&frame, followed).await?;
-    }
-    if faces.is_empty() {
-        faces = engine.detect_live(&frame).await?;
-    }
-    *followed = faces.clone();
-    let t1 = now_ms();
-    let face = Detection::largest(&faces).map(|d| d.bbox);
+) -> Result<Timing, String> {
+    let face = Detection::largest(&live.faces).map(|d| d.bbox);
     if let Some(canvas) = canvas_ref.get_untracked() {
         let canvas: HtmlCanvasElement = canvas;
-        media::draw_frame(&canvas, &frame, face.map(|b| (b.x1 as f64, b.y1 as f64, b.width() as f64, b.height() as f64)))?;
+        media::draw_frame(&canvas, frame, face.map(|b| (b.x1 as f64, b.y1 as f64, b.width() as f64, b.height() as f64)))?;
     }
     face_seen.set(face.is_some());
-    if let Some(b) = face {
-        let size = engine.input_size();
-        let input = faces::network_input(&faces::face_crop(&frame, &b, size), size);
-        let (mut out, outputs) = engine.embed_with_head(std::slice::from_ref(&input)).await?;
-        let live = out.pop();
-        embedding.set(live.clone());
-        match outputs.and_then(|mut o| o.pop()) {
-            Some(values) => head.set(Some((media::planar_to_data_url(&input, size)?, values))),
-            None => head.set(None),
-        }
-        let t2 = now_ms();
-        let mut resynthesis = None;
-        if let (Some(source), Some(live)) = (puppet.get_untracked(), live) {
-            let url = puppet::drive(engine, &source, live).await?;
-            driven.set(Some(Driven { url, frame: frame_number }));
-            resynthesis = Some(now_ms() - t2);
-        }
-        timing.set(Timing { face: t1 - t0, embedding: t2 - t1, resynthesis });
-    } else {
-        timing.set(Timing { face: t1 - t0, ..Timing::default() });
+    let Some(live_embedding) = live.embedding else {
+        return Ok(Timing { face: live.face_ms, ..Timing::default() });
+    };
+    embedding.set(Some(live_embedding.clone()));
+    match live.head {
+        Some((input, values)) => head.set(Some((media::planar_to_data_url(&input, engine.input_size())?, values))),
+        None => head.set(None),
     }
-    Ok(())
+    let mut resynthesis = None;
+    if let Some(source) = puppet.get_untracked() {
+        let start = now_ms();
+        let url = puppet::drive(engine, &source, live_embedding).await?;
+        driven.set(Some(Driven { url, frame: frame_number }));
+        resynthesis = Some(now_ms() - start);
+    }
+    Ok(Timing { face: live.face_ms, embedding: live.embed_ms, resynthesis })
 }
 
-/// Where a webcam frame's time went, in ms.
+/// Where a webcam frame's time went, in ms: finding the face and embedding it in the worker,
+/// and the puppet's re-synthesis as the page waited for it. The panel shows the mean over the
+/// last second: O-Net runs on every other frame only (`fabnet::face::LiveFaces`).
 #[derive(Clone, Copy, Default, PartialEq)]
 struct Timing {
     face: f64,
     embedding: f64,
     /// Driving the puppet, when there is one.
     resynthesis: Option<f64>,
+}
+
+impl Timing {
+    fn add(&mut self, other: Timing) {
+        self.face += other.face;
+        self.embedding += other.embedding;
+        if let Some(ms) = other.resynthesis {
+            *self.resynthesis.get_or_insert(0.0) += ms;
+        }
+    }
+
+    /// The mean of `frames` frames whose times were added up.
+    fn mean(self, frames: u32) -> Timing {
+        let n = f64::from(frames.max(1));
+        Timing { face: self.face / n, embedding: self.embedding / n, resynthesis: self.resynthesis.map(|ms| ms / n) }
+    }
 }
 
 impl std::fmt::Display for Timing {

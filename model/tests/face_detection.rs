@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use fabnet::face::warm::{self, FrameKind};
-use fabnet::face::{BoundingBox, DetectEvery, DetectParams, Detection, Detector, Mtcnn, RgbFrame};
+use fabnet::face::{BoundingBox, DetectEvery, DetectParams, Detection, Detector, LiveFaces, LiveStep, Mtcnn, RgbFrame};
 use serde_json::Value;
 
 use common::data_dir;
@@ -200,6 +200,41 @@ fn the_live_pyramid_finds_the_face_in_front_of_the_camera() {
     }
     let params = DetectParams::default().live(480, 360);
     assert_eq!(params.min_face_size, 60.0);
+}
+
+#[test]
+fn a_live_camera_follows_its_face_and_finds_it_again_after_losing_it() {
+    // The webcam's schedule: the live pyramid on the first frame, O-Net following every other
+    // frame after it (the frames between keep its boxes), the pyramid again every
+    // LOOK_AGAIN_EVERY frames, and at once on the frame after a lost face.
+    let detector = detector();
+    let mut live = LiveFaces::default();
+    let mut steps = Vec::new();
+    let mut worst = 1.0f32;
+    for i in 1..=32 {
+        let frame = load(&format!("carphone/frame{i:05}.png"));
+        let (faces, step) = pollster::block_on(live.next(&detector, &frame)).unwrap();
+        assert_eq!(faces.len(), 1, "frame {i}");
+        steps.push(step);
+        if i % 4 == 0 || i % 5 == 0 {
+            let full = pollster::block_on(detector.detect(&frame)).unwrap();
+            worst = worst.min(faces[0].bbox.iou(&full[0].bbox));
+        }
+    }
+    assert!(worst > 0.7, "a live box overlaps the full detection by only {worst}");
+    let looked: Vec<usize> = (1..=32).filter(|&i| steps[i - 1] == LiveStep::Looked).collect();
+    let followed = steps.iter().filter(|&&s| s == LiveStep::Followed).count();
+    assert_eq!(looked, [1, 31], "frames the live pyramid ran on");
+    assert_eq!(followed, 14, "O-Net follows every other frame (2, 4, .. 28)");
+
+    let dark = RgbFrame::new(480, 360, vec![0; 480 * 360 * 3]).unwrap();
+    let mut faces = Vec::new();
+    for _ in 0..LiveFaces::FOLLOW_EVERY {
+        faces = pollster::block_on(live.next(&detector, &dark)).unwrap().0;
+    }
+    assert!(faces.is_empty(), "the face is lost within {} dark frames: {faces:?}", LiveFaces::FOLLOW_EVERY);
+    let (faces, step) = pollster::block_on(live.next(&detector, &load("carphone/frame00035.png"))).unwrap();
+    assert!(step == LiveStep::Looked && faces.len() == 1, "the face comes back at once: {step:?} {faces:?}");
 }
 
 #[test]

@@ -9,14 +9,15 @@ mod limits;
 use fabnet::FabNet;
 use fabnet::burn::module::Module;
 use fabnet::burn::tensor::{Device, Tensor, TensorData};
-use fabnet::face::{DetectParams, Detector, Mtcnn};
+use fabnet::face::input::{face_crop, network_input};
+use fabnet::face::{DetectParams, Detection, Detector, LiveFaces, Mtcnn, RgbFrame};
 use fabnet::footprint::DeviceLimits;
 use fabnet::readback::values as read;
 use fabnet::weights::{self, WeightsInfo};
 use futures::{FutureExt, SinkExt, StreamExt};
 use gloo_worker::reactor::{ReactorScope, reactor};
 
-use crate::protocol::{Call, Event, Reply, Request, TrainState};
+use crate::protocol::{Call, Event, LiveFrame, Reply, Request, TrainState};
 use check::CheckSet;
 use fine_tune::Training;
 
@@ -88,6 +89,8 @@ pub(crate) struct Engine {
     pub(crate) detector: Detector,
     /// What the device allows: requests that would exceed it are refused, not attempted.
     pub(crate) limits: DeviceLimits,
+    /// The webcam's faces, followed from frame to frame.
+    live: LiveFaces,
 }
 
 fn not_started() -> String {
@@ -112,8 +115,13 @@ async fn serve(engine: &mut Option<Engine>, training: &mut Option<Training>, cal
     };
     match call {
         Call::Start { .. } | Call::TryReach(_) => unreachable!("handled above"),
-        Call::DetectLive(frame) => e.detector.detect_live(&frame.to_rgb()?).await.map(Reply::Faces).map_err(|e| e.to_string()),
-        Call::Follow(frame, previous) => e.detector.follow(&frame.to_rgb()?, &previous).await.map(Reply::Faces).map_err(|e| e.to_string()),
+        Call::Live { frame, restart } => {
+            if restart {
+                e.live = LiveFaces::default();
+            }
+            let model = model(e);
+            live_frame(&model, e, &frame.to_rgb()?).await.map(Reply::Live)
+        }
         Call::FollowOrDetect(frame, previous) => e
             .detector
             .follow_or_detect(&frame.to_rgb()?, &previous)
@@ -198,7 +206,7 @@ impl Engine {
         let (model, info) = load(weights, &device, &limits).map_err(|e| format!("FAb-Net weights: {e}"))?;
         let (nets, _) = Mtcnn::from_bytes(detector, &device).map_err(|e| format!("face detector weights: {e}"))?;
         let detector = Detector::new(nets, DetectParams::default(), device.clone());
-        Ok(Self { device, model, info, detector, limits })
+        Ok(Self { device, model, info, detector, limits, live: LiveFaces::default() })
     }
 }
 
@@ -255,6 +263,21 @@ pub(crate) async fn embed(model: &FabNet, device: &Device, images: &[Vec<f32>]) 
         }
         None => Ok((rows(embedding).await?, None)),
     }
+}
+
+/// A webcam frame: its faces, the largest cropped as in training and embedded.
+async fn live_frame(model: &FabNet, e: &mut Engine, frame: &RgbFrame) -> Result<LiveFrame, String> {
+    let start = precise_now_ms();
+    let (faces, _) = e.live.next(&e.detector, frame).await.map_err(|e| e.to_string())?;
+    let found = precise_now_ms();
+    let Some(face) = Detection::largest(&faces).map(|d| d.bbox) else {
+        return Ok(LiveFrame { faces, embedding: None, head: None, face_ms: found - start, embed_ms: 0.0 });
+    };
+    let size = model.config.image_size;
+    let input = network_input(&face_crop(frame, &face, size), size);
+    let (mut embeddings, heads) = embed(model, &e.device, std::slice::from_ref(&input)).await?;
+    let head = heads.and_then(|mut h| h.pop()).map(|outputs| (input, outputs));
+    Ok(LiveFrame { faces, embedding: embeddings.pop(), head, face_ms: found - start, embed_ms: precise_now_ms() - found })
 }
 
 pub(crate) async fn resynthesize(model: &FabNet, device: &Device, source: Vec<f32>, driver: Vec<f32>) -> Result<Vec<f32>, String> {

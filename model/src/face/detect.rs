@@ -175,7 +175,7 @@ impl Detector {
             .collect();
 
         // Stage 2: R-Net on 24x24 crops.
-        let (kept, batches) = crop_batch(frame, &image, &proposals, 24);
+        let (kept, batches) = crop_batch(frame, &proposals, 24);
         let mut refined = Vec::new();
         for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 24 * 24)) {
             let rows = self.rnet_pass(batch.to_vec(), boxes.len()).await?;
@@ -188,7 +188,7 @@ impl Detector {
         }
         let refined: Vec<BoundingBox> = pick(refined, 0.7, Overlap::Union).into_iter().map(|c| c.bbox.regress(c.reg).squared()).collect();
 
-        self.output_stage(frame, &image, &refined).await
+        self.output_stage(frame, &refined).await
     }
 
     /// Follow faces already found into the next frame with O-Net alone, on a square around
@@ -196,14 +196,13 @@ impl Detector {
     /// live. Faces it loses (score under the last threshold) are simply not returned; the
     /// caller runs [`Detector::detect`] again when it has none left.
     pub async fn follow(&self, frame: &RgbFrame, previous: &[Detection]) -> Result<Vec<Detection>, DetectError> {
-        let image = frame.planar();
         let boxes: Vec<BoundingBox> = previous.iter().map(|d| d.bbox.squared()).collect();
-        self.output_stage(frame, &image, &boxes).await
+        self.output_stage(frame, &boxes).await
     }
 
     /// Stage 3: O-Net on 48x48 crops; landmarks are placed in the box before regression.
-    async fn output_stage(&self, frame: &RgbFrame, image: &[f32], candidates: &[BoundingBox]) -> Result<Vec<Detection>, DetectError> {
-        let (kept, batches) = crop_batch(frame, image, candidates, 48);
+    async fn output_stage(&self, frame: &RgbFrame, candidates: &[BoundingBox]) -> Result<Vec<Detection>, DetectError> {
+        let (kept, batches) = crop_batch(frame, candidates, 48);
         let mut faces = Vec::new();
         let mut regs = Vec::new();
         for (boxes, batch) in kept.chunks(CHUNK).zip(batches.chunks(CHUNK * 3 * 48 * 48)) {
@@ -271,12 +270,12 @@ fn pick(candidates: Vec<Candidate>, threshold: f32, overlap: Overlap) -> Vec<Can
 
 /// The boxes that have pixels inside the frame, and their crops resized to `size` and
 /// normalised, planar, one after another.
-fn crop_batch(frame: &RgbFrame, image: &[f32], boxes: &[BoundingBox], size: usize) -> (Vec<BoundingBox>, Vec<f32>) {
+fn crop_batch(frame: &RgbFrame, boxes: &[BoundingBox], size: usize) -> (Vec<BoundingBox>, Vec<f32>) {
     let mut kept = Vec::new();
     let mut values = Vec::with_capacity(boxes.len() * 3 * size * size);
     for b in boxes {
         let Some((x0, y0, x1, y1)) = b.crop_window(frame.width, frame.height) else { continue };
-        let window = crop_planes(image, frame.width, frame.height, x0, y0, x1, y1);
+        let window = crop_planes(frame, x0, y0, x1, y1);
         let mut crop = area_resize(&window, 3, y1 - y0, x1 - x0, size, size);
         normalise(&mut crop);
         values.extend(crop);
@@ -285,11 +284,14 @@ fn crop_batch(frame: &RgbFrame, image: &[f32], boxes: &[BoundingBox], size: usiz
     (kept, values)
 }
 
-fn crop_planes(image: &[f32], w: usize, h: usize, x0: usize, y0: usize, x1: usize, y1: usize) -> Vec<f32> {
+/// The window's pixels as planar values, read from the frame itself: following a face must
+/// not convert the whole frame first.
+fn crop_planes(frame: &RgbFrame, x0: usize, y0: usize, x1: usize, y1: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(3 * (x1 - x0) * (y1 - y0));
     for c in 0..3 {
         for y in y0..y1 {
-            out.extend_from_slice(&image[(c * h + y) * w + x0..(c * h + y) * w + x1]);
+            let row = &frame.pixels[(y * frame.width + x0) * 3..(y * frame.width + x1) * 3];
+            out.extend(row.chunks_exact(3).map(|p| p[c] as f32));
         }
     }
     out

@@ -20,7 +20,7 @@ pub use detect::{DetectParams, Detection, Detector};
 pub use frame::RgbFrame;
 pub use mtcnn::Mtcnn;
 pub use pose::HeadPose;
-pub use schedule::DetectEvery;
+pub use schedule::{DetectEvery, LiveFaces, LiveStep};
 pub use stream::{CropStream, CutTrack};
 pub use track::{Track, Tracker, TrackerParams};
 pub use warm::WarmPass;

@@ -1,6 +1,7 @@
 //! When to run the full cascade on a video and when O-Net alone can follow the faces already
 //! found: the pyramid costs P-Net over every scale of the frame, following one small O-Net
-//! pass per face. Looking anew every few frames still finds faces that come into view.
+//! pass per face. Looking anew every few frames still finds faces that come into view. A
+//! video's schedule is [`DetectEvery`]; a live camera's is [`LiveFaces`].
 
 use super::detect::{DetectError, Detection, Detector};
 use super::frame::RgbFrame;
@@ -47,6 +48,53 @@ impl DetectEvery {
     /// Frames seen, and how many of them the full cascade looked at.
     pub fn counts(&self) -> (usize, usize) {
         (self.frames, self.detections)
+    }
+}
+
+/// A live camera's faces from frame to frame: followed with O-Net on every
+/// [`LiveFaces::FOLLOW_EVERY`]th frame (the frames between keep the last boxes), looked for on
+/// the live pyramid ([`Detector::detect_live`]) when none is followed, and every
+/// [`LiveFaces::LOOK_AGAIN_EVERY`] frames for a face coming into view. It keeps what it
+/// followed, so a front-end can hand it the next frame before the last one's faces are back.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFaces {
+    followed: Vec<Detection>,
+    frames: u64,
+}
+
+/// What [`LiveFaces::next`] did for a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveStep {
+    /// The live pyramid looked for faces.
+    Looked,
+    /// O-Net followed the last faces.
+    Followed,
+    /// The last faces were kept as they were.
+    Kept,
+}
+
+impl LiveFaces {
+    pub const LOOK_AGAIN_EVERY: u64 = 30;
+    /// On a software GPU O-Net costs two to three times the small preset's embedding, and a
+    /// face moves little in a tenth of a second (training crops are smoothed over five frames).
+    pub const FOLLOW_EVERY: u64 = 2;
+
+    /// The faces in the camera's next frame, and how they were found.
+    pub async fn next(&mut self, detector: &Detector, frame: &RgbFrame) -> Result<(Vec<Detection>, LiveStep), DetectError> {
+        let n = self.frames;
+        self.frames += 1;
+        if !self.followed.is_empty() && !n.is_multiple_of(Self::LOOK_AGAIN_EVERY) {
+            if !n.is_multiple_of(Self::FOLLOW_EVERY) {
+                return Ok((self.followed.clone(), LiveStep::Kept));
+            }
+            let faces = detector.follow(frame, &self.followed).await?;
+            if !faces.is_empty() {
+                self.followed = faces.clone();
+                return Ok((faces, LiveStep::Followed));
+            }
+        }
+        self.followed = detector.detect_live(frame).await?;
+        Ok((self.followed.clone(), LiveStep::Looked))
     }
 }
 
