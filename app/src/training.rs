@@ -4,8 +4,10 @@
 //! a weights file.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use fabnet::FabNetConfig;
+use fabnet::face::RgbFrame;
 use fabnet::probe::FineTuneCheck;
 use fabnet_app::protocol::{Frame, Samples, TrainRequest, TrainSettings, TrainState, TrainUpdate};
 use leptos::prelude::*;
@@ -62,16 +64,28 @@ impl TrainLog {
     }
 }
 
-/// The training set: every track of every ready clip with more frames than `views`, and a
+/// A track's crops as the page holds them; equal when they are the same crops (a memo of
+/// the training set compares them on every change of the clips).
+#[derive(Clone)]
+struct SharedCrops(Arc<Vec<RgbFrame>>);
+
+impl PartialEq for SharedCrops {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The training set: every track of every ready clip with more frames than `views` (the
+/// page's own crops, shared: a copy is made only for the worker, when a run starts), and a
 /// line for each clip left out.
-fn training_tracks(clips: &[ClipView], views: usize) -> (Vec<Vec<Frame>>, Vec<String>) {
+fn training_tracks(clips: &[ClipView], views: usize) -> (Vec<SharedCrops>, Vec<String>) {
     let mut tracks = Vec::new();
     let mut skipped = Vec::new();
     for clip in clips {
         let ClipState::Ready { tracks: ts } = &clip.state else { continue };
         let before = tracks.len();
         for t in ts.iter().filter(|t| t.frames > views) {
-            tracks.push(t.crops.iter().map(Frame::from).collect());
+            tracks.push(SharedCrops(t.crops.clone()));
         }
         if tracks.len() == before {
             skipped.push(format!("{}: too short for {views} source view(s) (a track needs at least {} frames)", clip.name, views + 1));
@@ -149,6 +163,7 @@ pub fn TrainPanel(
         }
         error.set(None);
         log.set(TrainLog::default());
+        let tracks = tracks.iter().map(|t| t.0.iter().map(Frame::from).collect()).collect();
         let request = TrainRequest { settings: settings.get_untracked(), tracks };
         spawn_local(async move {
             if let Err(e) = engine.train(request).await {
