@@ -15,12 +15,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use web_sys::{File, HtmlCanvasElement};
 
-use fabnet_app::protocol::Frame;
-
 use crate::client::Engine;
 use crate::faces::{self, FaceTrack, TrackCutter};
 use crate::media::{self, VideoReader};
-use crate::storage::{self, StoredClip, StoredTrack};
+use crate::storage::{self, ClipToStore, FrameRef, StoredClip, TrackToStore};
 
 /// Video frames sampled per second unless the user picks another rate: enough for tracks,
 /// light enough for a laptop GPU.
@@ -57,8 +55,9 @@ pub struct TrackView {
     pub frame_index: Vec<usize>,
     /// The face in each frame, framed as `fabnet prepare` frames it (training samples these).
     pub crops: Arc<Vec<RgbFrame>>,
-    /// One picture per frame of exactly what the network embedded (PNG data URLs).
-    pub thumbs: Vec<String>,
+    /// One picture per frame of exactly what the network embedded (PNG data URLs), shared:
+    /// the clip list and the explorer's points hold them without copying.
+    pub thumbs: Vec<Arc<str>>,
     pub embeddings: Vec<Vec<f32>>,
     /// Id of the weights that made `embeddings` (`weights::id`): the explorer shows only the
     /// current weights' embeddings, and others are embedded again.
@@ -84,7 +83,7 @@ impl TrackView {
         weights: String,
         manual: bool,
     ) -> Result<Self, String> {
-        let thumbs = crops.iter().map(|c| media::planar_to_data_url(&faces::network_input(c, size), size)).collect::<Result<_, _>>()?;
+        let thumbs = crops.iter().map(|c| media::planar_to_data_url(&faces::network_input(c, size), size).map(Arc::from)).collect::<Result<_, _>>()?;
         Ok(Self { frames: crops.len(), frame_index, crops: Arc::new(crops), thumbs, embeddings, weights, manual })
     }
 
@@ -178,24 +177,32 @@ pub async fn restamp(clips: RwSignal<Vec<ClipView>>, from: &str, to: &str) {
 /// Store a ready clip (its crops, embeddings and, when given, its first frame); a failure is
 /// shown on its card, and a success clears an earlier one.
 async fn persist(clips: RwSignal<Vec<ClipView>>, id: usize, first_frame: Option<&RgbFrame>) {
-    let Some(clip) = clips.with_untracked(|all| all.iter().find(|c| c.id == id).cloned()) else { return };
-    let ClipState::Ready { tracks } = &clip.state else { return };
-    let tracks = tracks
-        .iter()
-        .map(|t| StoredTrack {
-            frame_index: t.frame_index.clone(),
-            crops: t.crops.iter().map(Frame::from).collect(),
-            embeddings: t.embeddings.clone(),
-            manual: t.manual,
-            weights: Some(t.weights.clone()),
-        })
-        .collect();
+    let ready = |c: &ClipView| c.id == id && matches!(c.state, ClipState::Ready { .. });
+    if !clips.with_untracked(|all| all.iter().any(ready)) {
+        return;
+    }
     let saved = async {
-        let first_frame = match first_frame {
-            Some(f) => Some(Frame::from(f)),
+        let stored_first = match first_frame {
+            Some(_) => None,
             None => storage::load_first_frame(id).await?,
         };
-        storage::save_clip(&StoredClip { id, name: clip.name, frames: clip.frames, first_frame, tracks, fps: clip.fps }).await
+        let first_frame = first_frame.or(stored_first.as_ref());
+        // Encoded from the page's own crops, not from a copy of them.
+        let encoded = clips.with_untracked(|all| {
+            let clip = all.iter().find(|c| ready(c))?;
+            let ClipState::Ready { tracks } = &clip.state else { return None };
+            let tracks = tracks
+                .iter()
+                .map(|t| TrackToStore { frame_index: &t.frame_index, crops: &t.crops, embeddings: &t.embeddings, manual: t.manual, weights: Some(&t.weights) })
+                .collect();
+            let stored = ClipToStore { id, name: &clip.name, frames: clip.frames, first_frame: first_frame.map(FrameRef::from), tracks, fps: clip.fps };
+            Some(storage::encode_for_storage(&stored))
+        });
+        match encoded {
+            Some(bytes) => storage::save_clip(id, &bytes?).await,
+            // Removed or cut again meanwhile: nothing of this clip to store.
+            None => Ok(()),
+        }
     }
     .await;
     update(clips, id, |c| {

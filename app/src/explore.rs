@@ -44,7 +44,7 @@ pub(crate) struct Point {
     /// Place of the frame in its clip, 0 (first) to 1 (last).
     time: f32,
     pub label: String,
-    pub thumb: String,
+    pub thumb: Arc<str>,
     pub embedding: Vec<f32>,
     /// The track's crops and this frame's place in them.
     pub crops: Arc<Vec<RgbFrame>>,
@@ -410,14 +410,14 @@ pub fn Explorer(
             .map(|(j, similarity)| {
                 let p = &pts[j];
                 view! {
-                    <li data-testid="neighbour"><img src=p.thumb.clone() width="48" height="48" alt="" />
+                    <li data-testid="neighbour"><img src=p.thumb.to_string() width="48" height="48" alt="" />
                         <span>{p.label.clone()}</span><span class="muted">{format!("cosine {similarity:.3}")}</span></li>
                 }
             })
             .collect_view();
         Some(view! {
             <div class="neighbours" data-testid="neighbours">
-                <p><img src=query.thumb.clone() width="64" height="64" alt="" />" " {query.label.clone()} ": nearest faces "
+                <p><img src=query.thumb.to_string() width="64" height="64" alt="" />" " {query.label.clone()} ": nearest faces "
                     <button data-testid="resynth-source" on:click=move |_| source.set(Some(i))>"Use as source face"</button></p>
                 <ol>{rows}</ol>
             </div>
@@ -469,7 +469,7 @@ pub fn Explorer(
                                 }).collect_view()}
                             </ul>
                         </div>
-                        <div class="hover">{move || hovered.get().and_then(|i| all.with(|p| p.get(i).map(|p| view! { <img src=p.thumb.clone() width="96" height="96" alt="" /><p class="muted">{p.label.clone()}</p> })))}</div>
+                        <div class="hover">{move || hovered.get().and_then(|i| all.with(|p| p.get(i).map(|p| view! { <img src=p.thumb.to_string() width="96" height="96" alt="" /><p class="muted">{p.label.clone()}</p> })))}</div>
                     </div>
                 }.into_any()
             }}
@@ -576,7 +576,7 @@ fn Resynthesis(
             <div class="resynthesis" data-testid="resynthesis">
                 <h3>"Re-synthesis"</h3>
                 <p class="hint">"The source face is warped by the decoders to take the pose and expression of the face you click in the plot."</p>
-                <figure><img src=src.thumb.clone() width="96" height="96" alt="source" /><figcaption>"source"</figcaption></figure>
+                <figure><img src=src.thumb.to_string() width="96" height="96" alt="source" /><figcaption>"source"</figcaption></figure>
                 {move || match driven.get() {
                     Some(Ok((url, label))) => view! { <figure><img data-testid="resynth-image" src=url width="96" height="96" alt=label.clone() /><figcaption>{label}</figcaption></figure> }.into_any(),
                     Some(Err(e)) => view! { <p class="problem" data-testid="error">{e}</p> }.into_any(),
@@ -584,7 +584,7 @@ fn Resynthesis(
                 }}
                 <button data-testid="puppet-use" on:click={
                     let src = src.clone();
-                    move |_| puppet.set(Some(PuppetSource { crops: src.crops.clone(), index: src.index, thumb: src.thumb.clone(), label: src.label.clone() }))
+                    move |_| puppet.set(Some(PuppetSource { crops: src.crops.clone(), index: src.index, thumb: src.thumb.to_string(), label: src.label.clone() }))
                 }>"Drive it with the webcam"</button>
                 <button class="quiet" on:click=move |_| { source.set(None); driven.set(None); }>"Clear source"</button>
             </div>

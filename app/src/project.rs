@@ -41,7 +41,7 @@ async fn gather(engine: &Engine, clips: &[ClipView], teaching: &Teaching, settin
     let mut kept = Vec::new();
     for c in clips {
         let ClipState::Ready { tracks } = &c.state else { continue };
-        let first_frame = storage::load_first_frame(c.id).await.ok().flatten().map(|f| crop(&f));
+        let first_frame = storage::load_first_frame(c.id).await.ok().flatten().map(|f| crop(&Frame::from(&f)));
         let tracks = tracks
             .iter()
             .map(|t| ProjectTrack {

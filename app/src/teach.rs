@@ -229,7 +229,7 @@ pub fn TeachPanel(
         };
         Some(view! {
             <div class="teach-tagging">
-                <p><img data-testid="teach-face" src=p.thumb.clone() width="48" height="48" alt="" />" " {p.label.clone()}</p>
+                <p><img data-testid="teach-face" src=p.thumb.to_string() width="48" height="48" alt="" />" " {p.label.clone()}</p>
                 <p>{buttons} " " <button class="quiet" data-testid="teach-untag" on:click=untag>"Untag"</button></p>
             </div>
         })

@@ -48,6 +48,49 @@ pub struct StoredClip {
     pub fps: f64,
 }
 
+/// A clip as the page writes it: [`StoredClip`]'s layout, field for field, borrowing the
+/// page's crops instead of copying them (a two-minute clip's crops are about 60 MB, and a wasm
+/// memory never gives back what it once grew to).
+#[derive(Serialize)]
+pub struct ClipToStore<'a> {
+    pub id: usize,
+    pub name: &'a str,
+    pub frames: usize,
+    pub first_frame: Option<FrameRef<'a>>,
+    pub tracks: Vec<TrackToStore<'a>>,
+    pub fps: f64,
+}
+
+/// [`StoredTrack`]'s layout, borrowed.
+#[derive(Serialize)]
+pub struct TrackToStore<'a> {
+    pub frame_index: &'a [usize],
+    #[serde(serialize_with = "frames_as_stored")]
+    pub crops: &'a [RgbFrame],
+    pub embeddings: &'a [Vec<f32>],
+    pub manual: bool,
+    pub weights: Option<&'a str>,
+}
+
+/// [`Frame`]'s layout, borrowed.
+#[derive(Serialize)]
+pub struct FrameRef<'a> {
+    width: u32,
+    height: u32,
+    #[serde(with = "serde_bytes")]
+    pixels: &'a [u8],
+}
+
+impl<'a> From<&'a RgbFrame> for FrameRef<'a> {
+    fn from(f: &'a RgbFrame) -> Self {
+        Self { width: f.width as u32, height: f.height as u32, pixels: &f.pixels }
+    }
+}
+
+fn frames_as_stored<S: serde::Serializer>(frames: &&[RgbFrame], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(frames.iter().map(FrameRef::from))
+}
+
 impl StoredTrack {
     pub fn crops(&self) -> Result<Vec<RgbFrame>, String> {
         self.crops.iter().map(Frame::to_rgb).collect()
@@ -61,10 +104,14 @@ enum Unreadable {
     Damaged(String),
 }
 
-fn encode_clip(clip: &StoredClip) -> Result<Vec<u8>, String> {
-    let mut bytes = MAGIC.to_vec();
+/// The header, then the clip, in a buffer of exactly its size (a growing one would hold its
+/// last two sizes at once).
+fn encode_clip(clip: &impl Serialize) -> Result<Vec<u8>, String> {
+    let problem = |e: postcard::Error| format!("cannot encode the clip for storage: {e}");
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 2 + postcard::experimental::serialized_size(clip).map_err(problem)?);
+    bytes.extend(MAGIC);
     bytes.extend(SCHEMA.to_le_bytes());
-    postcard::to_extend(clip, bytes).map_err(|e| format!("cannot encode the clip for storage: {e}"))
+    postcard::to_extend(clip, bytes).map_err(problem)
 }
 
 /// A stored clip, and whether it was in a layout from before schema versions.
@@ -142,8 +189,12 @@ async fn room_for(bytes: usize) -> Result<(), String> {
 }
 
 async fn put(store: &str, key: JsValue, bytes: &[u8]) -> Result<(), String> {
-    room_for(bytes.len()).await?;
-    let value: JsValue = js_sys::Uint8Array::from(bytes).into();
+    put_array(store, key, &js_sys::Uint8Array::from(bytes)).await
+}
+
+async fn put_array(store: &str, key: JsValue, bytes: &js_sys::Uint8Array) -> Result<(), String> {
+    room_for(bytes.length() as usize).await?;
+    let value: JsValue = bytes.into();
     let db = open().await?;
     let tx = db.transaction(&[store], TransactionMode::ReadWrite).map_err(problem("write"))?;
     tx.store(store).map_err(problem("write"))?.put(&value, Some(&key)).await.map_err(problem("write"))?;
@@ -151,10 +202,15 @@ async fn put(store: &str, key: JsValue, bytes: &[u8]) -> Result<(), String> {
 }
 
 async fn get(store: &str, key: JsValue) -> Result<Option<Vec<u8>>, String> {
+    Ok(get_js(store, key).await?.map(|v| v.to_vec()))
+}
+
+/// An entry's bytes where the browser holds them, not yet copied into wasm.
+async fn get_js(store: &str, key: JsValue) -> Result<Option<js_sys::Uint8Array>, String> {
     let db = open().await?;
     let tx = db.transaction(&[store], TransactionMode::ReadOnly).map_err(problem("read"))?;
     let value = tx.store(store).map_err(problem("read"))?.get(key).await.map_err(problem("read"))?;
-    Ok(value.map(|v| js_sys::Uint8Array::new(&v).to_vec()))
+    Ok(value.map(|v| js_sys::Uint8Array::new(&v)))
 }
 
 pub async fn save_weights(bytes: &[u8]) -> Result<(), String> {
@@ -193,14 +249,112 @@ pub async fn load_teaching() -> Result<Option<crate::teach::Teaching>, String> {
     Ok(Some(crate::teach::Teaching { attributes: stored.attributes, active }))
 }
 
-pub async fn save_clip(clip: &StoredClip) -> Result<(), String> {
-    put(CLIPS, (clip.id as f64).into(), &encode_clip(clip)?).await
+/// Encode a clip for [`save_clip`], straight into the browser's memory: only a small buffer
+/// of it is ever in wasm's, which never gives back what it grew to (a two-minute clip's entry
+/// is about 60 MB). Kept apart from the write so that the page can encode from what it
+/// borrows, then let go of it.
+pub fn encode_for_storage(clip: &ClipToStore) -> Result<js_sys::Uint8Array, String> {
+    let problem = |e: postcard::Error| format!("cannot encode the clip for storage: {e}");
+    let size = MAGIC.len() + 2 + postcard::experimental::serialized_size(clip).map_err(problem)?;
+    let size = u32::try_from(size).map_err(|_| "cannot store a clip of more than 4 GB".to_string())?;
+    let mut out = ToBrowser { out: js_sys::Uint8Array::new_with_length(size), written: 0, buffer: Vec::with_capacity(ToBrowser::BUFFER) };
+    postcard::ser_flavors::Flavor::try_extend(&mut out, MAGIC).map_err(problem)?;
+    postcard::ser_flavors::Flavor::try_extend(&mut out, &SCHEMA.to_le_bytes()).map_err(problem)?;
+    postcard::serialize_with_flavor(clip, out).map_err(problem)
 }
 
-/// The stored first frame of a clip, if there is one.
-pub async fn load_first_frame(id: usize) -> Result<Option<Frame>, String> {
-    let Some(bytes) = get(CLIPS, (id as f64).into()).await? else { return Ok(None) };
-    Ok(decode_clip(&bytes).ok().and_then(|(c, _)| c.first_frame))
+/// A postcard output that fills a browser array of the exact size, through a small buffer.
+struct ToBrowser {
+    out: js_sys::Uint8Array,
+    written: u32,
+    buffer: Vec<u8>,
+}
+
+impl ToBrowser {
+    const BUFFER: usize = 1 << 16;
+
+    fn flush(&mut self) -> postcard::Result<()> {
+        let mut buffer = std::mem::take(&mut self.buffer);
+        let copied = self.copy(&buffer);
+        buffer.clear();
+        self.buffer = buffer;
+        copied
+    }
+
+    fn copy(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        let end = self.written + bytes.len() as u32;
+        if end > self.out.length() {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.out.subarray(self.written, end).copy_from(bytes);
+        self.written = end;
+        Ok(())
+    }
+}
+
+impl postcard::ser_flavors::Flavor for ToBrowser {
+    type Output = js_sys::Uint8Array;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        if self.buffer.len() == Self::BUFFER {
+            self.flush()?;
+        }
+        self.buffer.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        if self.buffer.len() + bytes.len() > Self::BUFFER {
+            self.flush()?;
+        }
+        if bytes.len() > Self::BUFFER {
+            return self.copy(bytes);
+        }
+        self.buffer.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(mut self) -> postcard::Result<Self::Output> {
+        self.flush()?;
+        if self.written != self.out.length() {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        Ok(self.out)
+    }
+}
+
+/// Store clip `id`, encoded by [`encode_for_storage`].
+pub async fn save_clip(id: usize, encoded: &js_sys::Uint8Array) -> Result<(), String> {
+    put_array(CLIPS, (id as f64).into(), encoded).await
+}
+
+/// The fields before a clip's tracks: what [`load_first_frame`] needs of it.
+#[derive(Deserialize)]
+struct ClipHead {
+    _id: usize,
+    _name: String,
+    _frames: usize,
+    first_frame: Option<Frame>,
+}
+
+/// The stored first frame of a clip, if there is one. Only the start of the entry is copied
+/// out of storage and decoded (the rest is the crops: tens of MB for a long clip); all of it
+/// only when the start does not hold the first frame.
+pub async fn load_first_frame(id: usize) -> Result<Option<RgbFrame>, String> {
+    const START: u32 = 1 << 20;
+    let Some(stored) = get_js(CLIPS, (id as f64).into()).await? else { return Ok(None) };
+    let head = |bytes: &[u8]| match bytes.strip_prefix(MAGIC.as_slice()).and_then(|rest| rest.get(2..)) {
+        Some(payload) if bytes[MAGIC.len()..MAGIC.len() + 2] == SCHEMA.to_le_bytes() => {
+            postcard::take_from_bytes::<ClipHead>(payload).map(|(h, _)| h.first_frame).ok()
+        }
+        _ => None,
+    };
+    let first = match head(&stored.subarray(0, START.min(stored.length())).to_vec()) {
+        Some(first) => first,
+        // A long name, or an earlier layout: the whole entry.
+        None => decode_clip(&stored.to_vec()).ok().and_then(|(c, _)| c.first_frame),
+    };
+    Ok(first.and_then(|f| f.to_rgb().ok()))
 }
 
 pub async fn delete_clip(id: usize) -> Result<(), String> {
