@@ -39,7 +39,11 @@ def chromium_processes(profile):
         except OSError:
             continue
         if profile in line:
-            yield pid, next((a.split("=", 1)[1] for a in line.split() if a.startswith("--type=")), "browser")
+            kind = next((a.split("=", 1)[1] for a in line.split() if a.startswith("--type=")), "browser")
+            # A utility process says what it serves (storage, audio, ...: Chromium starts some of
+            # its own accord, such as its on-device model service, that the page never asked for).
+            service = next((a.split("=", 1)[1] for a in line.split() if a.startswith("--utility-sub-type=")), "")
+            yield pid, f"{kind} ({service.split('.')[-1]})" if service else kind
 
 
 def chromium_rss_by_kind(profile):
@@ -151,9 +155,12 @@ def main():
         after = chromium_rss(profile)
         driver.execute_cdp_cmd("Memory.simulatePressureNotification", {"level": "critical"})
         time.sleep(5)
-        collected = chromium_rss(profile)
+        collected_kinds = chromium_rss_by_kind(profile)
+        collected = sum(collected_kinds.values())
         print(f"         after the clip {(after - idle) / 2**20:.0f} MiB above idle; after a critical memory-pressure signal "
               f"{(collected - idle) / 2**20:.0f} MiB", flush=True)
+        by_kind = ", ".join(f"{k} {(v - idle_kinds.get(k, 0)) / 2**20:+.0f}" for k, v in sorted(collected_kinds.items()))
+        print(f"         then, MiB above idle by process: {by_kind}", flush=True)
         print(f"         wasm memories resident (MiB, largest first; before the clip: "
               f"{', '.join(f'{m:.0f}' for m in idle_wasm)}): {', '.join(f'{m:.0f}' for m in wasm_memories(profile))}", flush=True)
         for entry in driver.get_log("browser"):

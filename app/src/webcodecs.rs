@@ -131,9 +131,7 @@ struct Copied {
 impl Copied {
     /// For frames like `frame`, when the browser can copy them out as RGBA.
     fn new(frame: &VideoFrame) -> Option<Self> {
-        let rect = frame.visible_rect();
-        let side = |key: &str| js_sys::Reflect::get(&rect, &key.into()).ok().and_then(|v| v.as_f64()).filter(|v| *v >= 1.0).map(|v| v as u32);
-        let (w, h) = (side("width")?, side("height")?);
+        let (w, h) = Self::visible_size(frame)?;
         let options = js_sys::Object::new();
         set(&options, "format", &"RGBA".into());
         let pixels = js_sys::Uint8ClampedArray::new_with_length(w.checked_mul(h)?.checked_mul(4)?);
@@ -142,8 +140,18 @@ impl Copied {
         Some(Self { canvas, ctx, pixels, image, options })
     }
 
-    /// The frame's pixels on this canvas; `Err` when the browser refuses the copy.
+    fn visible_size(frame: &VideoFrame) -> Option<(u32, u32)> {
+        let rect = frame.visible_rect();
+        let side = |key: &str| js_sys::Reflect::get(&rect, &key.into()).ok().and_then(|v| v.as_f64()).filter(|v| *v >= 1.0).map(|v| v as u32);
+        Some((side("width")?, side("height")?))
+    }
+
+    /// The frame's pixels on this canvas; `Err` when the browser refuses the copy or the
+    /// frame is not of this canvas's size (a stream that changes size part-way).
     async fn copy(&self, frame: &VideoFrame) -> Result<(), JsValue> {
+        if Self::visible_size(frame) != Some((self.canvas.width(), self.canvas.height())) {
+            return Err("a frame of another size".into());
+        }
         JsFuture::from(frame.copy_to(&self.pixels, &self.options)?).await?;
         self.ctx.put_image_data(&self.image, 0.0, 0.0)
     }
