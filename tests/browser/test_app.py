@@ -976,7 +976,8 @@ def main():
         print(f"     warm-up: {warm.text}")
         testid(driver, "webcam-start")[0].click()
         wait_for(driver, "webcam embeddings", lambda d: int(testid(d, "webcam-frames")[0].text) >= 8 and testid(d, "webcam-embedding"))
-        fps = float(testid(driver, "webcam-fps")[0].text)
+        # The rate is shown once a whole second of frames has passed.
+        fps = wait_for(driver, "the webcam's frame rate", lambda d: float(testid(d, "webcam-fps")[0].text))
         timing = testid(driver, "webcam-timing")[0].text
         print(f"     webcam: {fps:.1f} frames/s on SwiftShader; last frame: {timing}")
         assert testid(driver, "explore-live"), "the webcam's face is placed in the explorer"
