@@ -104,16 +104,6 @@ enum Unreadable {
     Damaged(String),
 }
 
-/// The header, then the clip, in a buffer of exactly its size (a growing one would hold its
-/// last two sizes at once).
-fn encode_clip(clip: &impl Serialize) -> Result<Vec<u8>, String> {
-    let problem = |e: postcard::Error| format!("cannot encode the clip for storage: {e}");
-    let mut bytes = Vec::with_capacity(MAGIC.len() + 2 + postcard::experimental::serialized_size(clip).map_err(problem)?);
-    bytes.extend(MAGIC);
-    bytes.extend(SCHEMA.to_le_bytes());
-    postcard::to_extend(clip, bytes).map_err(problem)
-}
-
 /// A stored clip, and whether it was in a layout from before schema versions.
 fn decode_clip(bytes: &[u8]) -> Result<(StoredClip, bool), Unreadable> {
     let Some(rest) = bytes.strip_prefix(MAGIC) else {
@@ -249,11 +239,12 @@ pub async fn load_teaching() -> Result<Option<crate::teach::Teaching>, String> {
     Ok(Some(crate::teach::Teaching { attributes: stored.attributes, active }))
 }
 
-/// Encode a clip for [`save_clip`], straight into the browser's memory: only a small buffer
-/// of it is ever in wasm's, which never gives back what it grew to (a two-minute clip's entry
+/// Encode a clip ([`ClipToStore`], or a [`StoredClip`] an opened project holds): the header,
+/// then the clip, straight into a browser array of exactly its size. Only a small buffer of it
+/// is ever in wasm's memory, which never gives back what it grew to (a two-minute clip's entry
 /// is about 60 MB). Kept apart from the write so that the page can encode from what it
 /// borrows, then let go of it.
-pub fn encode_for_storage(clip: &ClipToStore) -> Result<js_sys::Uint8Array, String> {
+pub fn encode_for_storage(clip: &impl Serialize) -> Result<js_sys::Uint8Array, String> {
     let problem = |e: postcard::Error| format!("cannot encode the clip for storage: {e}");
     let size = MAGIC.len() + 2 + postcard::experimental::serialized_size(clip).map_err(problem)?;
     let size = u32::try_from(size).map_err(|_| "cannot store a clip of more than 4 GB".to_string())?;
@@ -413,10 +404,10 @@ pub async fn load_clips() -> Result<Stored, String> {
 /// Replace everything stored by an opened project, in one transaction: either all of it is
 /// stored, or nothing changes.
 pub async fn replace_all(weights: &[u8], clips: &[StoredClip], teaching: &crate::teach::Teaching) -> Result<(), String> {
-    let encoded: Vec<(usize, Vec<u8>)> = clips.iter().map(|c| encode_clip(c).map(|b| (c.id, b))).collect::<Result<_, _>>()?;
+    let encoded: Vec<(usize, js_sys::Uint8Array)> = clips.iter().map(|c| encode_for_storage(c).map(|b| (c.id, b))).collect::<Result<_, _>>()?;
     let stored = StoredTeaching { schema: TEACHING_SCHEMA, attributes: teaching.attributes.clone(), active: teaching.active };
     let teaching = serde_json::to_vec(&stored).map_err(|e| format!("cannot encode the tags: {e}"))?;
-    room_for(weights.len() + teaching.len() + encoded.iter().map(|(_, b)| b.len()).sum::<usize>()).await?;
+    room_for(weights.len() + teaching.len() + encoded.iter().map(|(_, b)| b.length() as usize).sum::<usize>()).await?;
     let db = open().await?;
     let tx = db.transaction(&[WEIGHTS, CLIPS], TransactionMode::ReadWrite).map_err(problem("write"))?;
     let bytes = |b: &[u8]| -> JsValue { js_sys::Uint8Array::from(b).into() };
@@ -424,7 +415,7 @@ pub async fn replace_all(weights: &[u8], clips: &[StoredClip], teaching: &crate:
         let clip_store = tx.store(CLIPS)?;
         clip_store.clear().await?;
         for (id, b) in &encoded {
-            clip_store.put(&bytes(b), Some(&(*id as f64).into())).await?;
+            clip_store.put(b, Some(&(*id as f64).into())).await?;
         }
         let weight_store = tx.store(WEIGHTS)?;
         weight_store.put(&bytes(weights), Some(&CURRENT.into())).await?;
