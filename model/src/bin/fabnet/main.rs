@@ -2,6 +2,7 @@
 
 mod eval;
 mod faces;
+mod heap;
 mod label;
 mod prepare;
 mod project;
@@ -148,6 +149,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    heap::keep_freed_memory();
     // Whatever goes wrong, the user gets one line, not a trace.
     std::panic::set_hook(Box::new(|info| {
         let msg =
