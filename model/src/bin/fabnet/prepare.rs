@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use fabnet::face::{CropGeometry, DetectEvery, Detector, Track, Tracker, TrackerParams};
+use fabnet::face::{CropGeometry, DetectEvery, Detector, RgbFrame, Track, Tracker, TrackerParams};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::video;
@@ -157,11 +157,20 @@ pub fn run(args: &PrepareArgs) -> Result<()> {
     let (mut prepared, mut tracks, mut frames, mut skipped) = (0, 0, 0, Vec::new());
     for job in &jobs {
         match prepare_video(job, args, &detector) {
-            Ok((t, f, place)) => {
+            Ok(done) => {
                 prepared += 1;
-                tracks += t;
-                frames += f;
-                eprintln!("{}: {t} tracks, {f} frames -> {place}", job.video.display());
+                tracks += done.tracks;
+                frames += done.crops;
+                eprintln!(
+                    "{}: {} tracks, {} frames -> {} (detect: {:.2} s for {} frames, write: {:.2} s)",
+                    job.video.display(),
+                    done.tracks,
+                    done.crops,
+                    done.place,
+                    done.detect_seconds,
+                    done.frames_read,
+                    done.write_seconds
+                );
             }
             Err(e) => {
                 eprintln!("warning: skipped {}: {}", job.video.display(), format!("{e:#}").replace('\n', " "));
@@ -184,12 +193,24 @@ fn progress(len: Option<u64>, label: String) -> ProgressBar {
     bar
 }
 
-/// Detect, track and write one video; returns (tracks, frames written, where they went).
-fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(usize, usize, String)> {
+/// What preparing one video gave, and where its time went.
+struct Prepared {
+    tracks: usize,
+    crops: usize,
+    /// Where the tracks went, relative to the dataset.
+    place: String,
+    frames_read: usize,
+    detect_seconds: f64,
+    write_seconds: f64,
+}
+
+/// Detect, track and write one video.
+fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<Prepared> {
     let info = video::probe(&job.video)?;
     let params = TrackerParams { min_length: args.min_track, ..TrackerParams::default() };
 
     // Pass 1: find faces and link them into tracks.
+    let started = std::time::Instant::now();
     let bar = progress(info.frames, format!("{} (detect)", job.name));
     let mut tracker = Tracker::new(params);
     let mut schedule = DetectEvery::new(args.detect_every);
@@ -210,7 +231,10 @@ fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(
         bail!("no face seen for {} frames in a row in {count} frames", args.min_track);
     }
 
+    let detect_seconds = started.elapsed().as_secs_f64();
+
     // Pass 2: cut the crops into a staging folder, then move them into place.
+    let started = std::time::Instant::now();
     let identity_dir = args.output.join(&job.identity);
     let (video_dir, staging, names) = match &job.utterance {
         None => {
@@ -274,7 +298,15 @@ fn prepare_video(job: &Job, args: &PrepareArgs, detector: &Detector) -> Result<(
         None => place,
         Some(_) => format!("{place}/{}", names.join(", ")),
     };
-    Ok((tracks.len(), written, place))
+    Ok(Prepared { tracks: tracks.len(), crops: written, place, frames_read: count, detect_seconds, write_seconds: started.elapsed().as_secs_f64() })
+}
+
+fn write_jpeg(path: &Path, crop: &RgbFrame) -> Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 95)
+        .encode(&crop.pixels, crop.width as u32, crop.height as u32, image::ExtendedColorType::Rgb8)
+        .and_then(|()| std::io::Write::flush(&mut file).map_err(Into::into))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes track `k` into `dir/names[k]`, with `tracks.json` beside them.
@@ -285,24 +317,48 @@ fn write_tracks(job: &Job, info: &video::VideoInfo, tracks: &[Track], names: &[S
         std::fs::create_dir_all(dir.join(name)).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let bar = progress(Some(count as u64), format!("{} (write)", job.name));
-    let mut written = 0;
-    for (i, frame) in video::frames(&job.video, info)?.enumerate() {
-        let frame = frame?;
-        for (k, track) in tracks.iter().enumerate() {
-            if !track.frames().contains(&i) {
-                continue;
+    // This thread decodes and crops; JPEG encoding, most of the pass, runs on every core beside it.
+    let encoders = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (send, receive) = std::sync::mpsc::sync_channel::<(PathBuf, RgbFrame)>(4 * encoders);
+    let receive = std::sync::Mutex::new(receive);
+    let written = std::thread::scope(|scope| -> Result<usize> {
+        let workers: Vec<_> = (0..encoders)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    // The lock is held only to take the next crop.
+                    while let Ok((path, crop)) = { receive.lock().expect("no encoder panics").recv() } {
+                        write_jpeg(&path, &crop)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut written = 0;
+        let cut = (|| -> Result<()> {
+            for (i, frame) in video::frames(&job.video, info)?.enumerate() {
+                let frame = frame?;
+                for (k, track) in tracks.iter().enumerate() {
+                    if !track.frames().contains(&i) {
+                        continue;
+                    }
+                    let window = geometry.window(&smoothed[k][i - track.start]);
+                    let path = dir.join(&names[k]).join(format!("frame{:05}.jpg", i + 1));
+                    // The channel closes only when every encoder stopped on an error: theirs is reported.
+                    if send.send((path, geometry.crop(&frame, &window))).is_err() {
+                        return Ok(());
+                    }
+                    written += 1;
+                }
+                bar.inc(1);
             }
-            let window = geometry.window(&smoothed[k][i - track.start]);
-            let crop = geometry.crop(&frame, &window);
-            let path = dir.join(&names[k]).join(format!("frame{:05}.jpg", i + 1));
-            let file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?);
-            image::codecs::jpeg::JpegEncoder::new_with_quality(file, 95)
-                .encode(&crop.pixels, crop.width as u32, crop.height as u32, image::ExtendedColorType::Rgb8)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            written += 1;
+            Ok(())
+        })();
+        drop(send);
+        for worker in workers {
+            worker.join().expect("no encoder panics")?;
         }
-        bar.inc(1);
-    }
+        cut.map(|()| written)
+    })?;
     bar.finish_and_clear();
     // Boxes and geometry beside the crops: what was cut from where, for anyone checking.
     let record = serde_json::json!({
