@@ -2,6 +2,7 @@
 //! curriculum, the shared train step and the weights format. Nothing here knows where it runs:
 //! the same crate serves the native CLI and the browser worker.
 
+pub mod activation;
 pub mod backend;
 pub mod bench;
 pub mod config;

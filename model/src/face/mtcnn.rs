@@ -7,6 +7,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PRelu, PReluConfig};
 use burn::tensor::activation::softmax;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,10 @@ fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
 fn prelu(n: usize, device: &Device) -> PRelu {
     PReluConfig::new().with_num_parameters(n).init(device)
 }
+/// PReLU in one pass on a GPU (`crate::activation`), with the layer's slopes.
+fn act<const D: usize>(layer: &PRelu, x: Tensor<D>) -> Tensor<D> {
+    crate::activation::prelu(x, layer.alpha.val())
+}
 fn pool(k: usize, s: usize) -> MaxPool2d {
     MaxPool2dConfig::new([k, k]).with_strides([s, s]).with_ceil_mode(true).init()
 }
@@ -26,9 +32,23 @@ fn face_probability<const D: usize, const D2: usize>(logits: Tensor<D>) -> Tenso
     softmax(logits, 1).narrow(1, 1, 1).squeeze_dim(1)
 }
 
-/// The reference flattens `[B, C, H, W]` as `[B, W, H, C]` before its dense layers.
-fn flatten_whc(x: Tensor<4>) -> Tensor<2> {
-    x.permute([0, 3, 2, 1]).flatten(1, 3)
+/// `linear` on each sample of `x` `[B, C, H, W]` flattened as the reference flattens before
+/// its dense layers (`[B, W, H, C]`), run as one convolution whose kernel covers the whole map:
+/// the same sums, but on WebGPU the direct convolution runs them 10-40x faster than the matrix
+/// product does for a few crops (SwiftShader: O-Net's 1152 -> 256 layer on 6 crops, 78 ms as
+/// a product, 4 ms so). Gives `[B, out, 1, 1]`, the next dense layer's input as it is.
+fn dense(linear: &Linear, x: Tensor<4>) -> Tensor<4> {
+    let [_, c, h, w] = x.dims();
+    let weight = linear.weight.val();
+    let out = weight.dims()[1];
+    // Row (w * H + h) * C + c of the `[in, out]` weight is the kernel's tap (c, h, w).
+    let kernel = weight.reshape([w, h, c, out]).permute([3, 2, 1, 0]);
+    conv2d(x, kernel, linear.bias.as_ref().map(|b| b.val()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+}
+
+/// A dense layer's `[B, out, 1, 1]` as rows `[B, out]`.
+fn rows(x: Tensor<4>) -> Tensor<2> {
+    x.flatten(1, 3)
 }
 
 /// Proposal network: fully convolutional, one 12x12 window per output cell (stride 2).
@@ -62,9 +82,9 @@ impl PNet {
 
     /// Normalised image `[B, 3, H, W]` to (box regression `[B, 4, h, w]`, face probability `[B, h, w]`).
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<3>) {
-        let x = self.pool1.forward(self.prelu1.forward(self.conv1.forward(x)));
-        let x = self.prelu2.forward(self.conv2.forward(x));
-        let x = self.prelu3.forward(self.conv3.forward(x));
+        let x = self.pool1.forward(act(&self.prelu1, self.conv1.forward(x)));
+        let x = act(&self.prelu2, self.conv2.forward(x));
+        let x = act(&self.prelu3, self.conv3.forward(x));
         let probs = face_probability(self.conv4_1.forward(x.clone()));
         (self.conv4_2.forward(x), probs)
     }
@@ -107,12 +127,12 @@ impl RNet {
 
     /// Crops `[B, 3, 24, 24]` to (box regression `[B, 4]`, face probability `[B]`).
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<1>) {
-        let x = self.pool1.forward(self.prelu1.forward(self.conv1.forward(x)));
-        let x = self.pool2.forward(self.prelu2.forward(self.conv2.forward(x)));
-        let x = self.prelu3.forward(self.conv3.forward(x));
-        let x = self.prelu4.forward(self.dense4.forward(flatten_whc(x)));
-        let probs = face_probability(self.dense5_1.forward(x.clone()));
-        (self.dense5_2.forward(x), probs)
+        let x = self.pool1.forward(act(&self.prelu1, self.conv1.forward(x)));
+        let x = self.pool2.forward(act(&self.prelu2, self.conv2.forward(x)));
+        let x = act(&self.prelu3, self.conv3.forward(x));
+        let x = act(&self.prelu4, dense(&self.dense4, x));
+        let probs = face_probability(rows(dense(&self.dense5_1, x.clone())));
+        (rows(dense(&self.dense5_2, x)), probs)
     }
 }
 
@@ -162,13 +182,13 @@ impl ONet {
     /// Crops `[B, 3, 48, 48]` to (box regression `[B, 4]`, landmarks `[B, 10]` as five x
     /// then five y in box units, face probability `[B]`).
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<2>, Tensor<1>) {
-        let x = self.pool1.forward(self.prelu1.forward(self.conv1.forward(x)));
-        let x = self.pool2.forward(self.prelu2.forward(self.conv2.forward(x)));
-        let x = self.pool3.forward(self.prelu3.forward(self.conv3.forward(x)));
-        let x = self.prelu4.forward(self.conv4.forward(x));
-        let x = self.prelu5.forward(self.dense5.forward(flatten_whc(x)));
-        let probs = face_probability(self.dense6_1.forward(x.clone()));
-        (self.dense6_2.forward(x.clone()), self.dense6_3.forward(x), probs)
+        let x = self.pool1.forward(act(&self.prelu1, self.conv1.forward(x)));
+        let x = self.pool2.forward(act(&self.prelu2, self.conv2.forward(x)));
+        let x = self.pool3.forward(act(&self.prelu3, self.conv3.forward(x)));
+        let x = act(&self.prelu4, self.conv4.forward(x));
+        let x = act(&self.prelu5, dense(&self.dense5, x));
+        let probs = face_probability(rows(dense(&self.dense6_1, x.clone())));
+        (rows(dense(&self.dense6_2, x.clone())), rows(dense(&self.dense6_3, x)), probs)
     }
 }
 
